@@ -1,0 +1,13 @@
+//! Holdfast core: the pieces of Rails' threading model that every Rails
+//! application relies on, written once in Rust and reached from C and Ruby.
+//!
+//! This crate knows nothing about Ruby or C. Callers identify their execution
+//! contexts (a Ruby Thread or Fiber, a C thread) with opaque [`ContextId`]s and
+//! supply callbacks through small adapter traits.
+
+pub mod executor;
+
+pub use executor::{
+    Adapter, CallbackOptions, ContextId, Execution, Executor, Flow, HookId, Invoker, Misuse, Phase,
+    Position,
+};
