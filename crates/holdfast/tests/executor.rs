@@ -89,8 +89,9 @@ impl Invoker<Test> for Recorder {
         Ok(())
     }
 
-    fn report(&mut self, error: &Error) {
+    fn report(&mut self, error: Error) -> Error {
         self.log.push(format!("report {error:?}"));
+        error
     }
 }
 

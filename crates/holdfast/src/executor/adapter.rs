@@ -55,8 +55,11 @@ pub trait Invoker<A: Adapter> {
 
     /// Called once by `wrap` with an error that escaped the wrapped work,
     /// before the execution completes (Rails' `error_reporter.report(...,
-    /// handled: false)`).
-    fn report(&mut self, _error: &Self::Error) {}
+    /// handled: false)`). Returns the error to propagate: the same one, or
+    /// the reporter's own failure, as a `raise` inside a Ruby `rescue` would.
+    fn report(&mut self, error: Self::Error) -> Self::Error {
+        error
+    }
 }
 
 /// Using an executor in a way its contract forbids.

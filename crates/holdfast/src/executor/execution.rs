@@ -1,6 +1,8 @@
 //! One execution: the span between an executor's run callbacks and its
 //! complete callbacks, bound to the context that started it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use parking_lot::Mutex;
 
 use super::adapter::{Adapter, Misuse};
@@ -13,14 +15,10 @@ pub struct Execution<A: Adapter> {
     /// opposed to a bare `perform`, which never touches the active state.
     tracked: bool,
     payload: A::Payload,
-    state: Mutex<State<A>>,
-}
-
-struct State<A: Adapter> {
-    completed: bool,
+    completed: AtomicBool,
     /// The state each hook's `run` returned, in run order. A hook absent here
     /// did not run in this execution, so it is not completed either.
-    hooks: Vec<(HookId, A::State)>,
+    hooks: Mutex<Vec<(HookId, A::State)>>,
 }
 
 impl<A: Adapter> Execution<A> {
@@ -29,10 +27,8 @@ impl<A: Adapter> Execution<A> {
             context,
             tracked,
             payload,
-            state: Mutex::new(State {
-                completed: false,
-                hooks: Vec::new(),
-            }),
+            completed: AtomicBool::new(false),
+            hooks: Mutex::new(Vec::new()),
         }
     }
 
@@ -45,7 +41,7 @@ impl<A: Adapter> Execution<A> {
     }
 
     pub fn is_completed(&self) -> bool {
-        self.state.lock().completed
+        self.completed.load(Ordering::Acquire)
     }
 
     pub(crate) fn is_tracked(&self) -> bool {
@@ -55,33 +51,31 @@ impl<A: Adapter> Execution<A> {
     /// Visits every stored hook state (adapters that hold garbage-collected
     /// values use this to keep them alive). `f` must not re-enter the executor.
     pub fn for_each_hook_state(&self, mut f: impl FnMut(&A::State)) {
-        for (_, state) in self.state.lock().hooks.iter() {
+        for (_, state) in self.hooks.lock().iter() {
             f(state);
         }
     }
 
     pub(crate) fn mark_completed(&self) -> Result<(), Misuse> {
-        let mut state = self.state.lock();
-        if state.completed {
+        if self.completed.swap(true, Ordering::AcqRel) {
             return Err(Misuse::AlreadyCompleted {
                 context: self.context,
             });
         }
-        state.completed = true;
         Ok(())
     }
 
     pub(crate) fn store_hook_state(&self, id: HookId, value: A::State) {
-        let mut state = self.state.lock();
-        match state.hooks.iter_mut().find(|(h, _)| *h == id) {
+        let mut hooks = self.hooks.lock();
+        match hooks.iter_mut().find(|(h, _)| *h == id) {
             Some(slot) => slot.1 = value,
-            None => state.hooks.push((id, value)),
+            None => hooks.push((id, value)),
         }
     }
 
     pub(crate) fn take_hook_state(&self, id: HookId) -> Option<A::State> {
-        let mut state = self.state.lock();
-        let index = state.hooks.iter().position(|(h, _)| *h == id)?;
-        Some(state.hooks.remove(index).1)
+        let mut hooks = self.hooks.lock();
+        let index = hooks.iter().position(|(h, _)| *h == id)?;
+        Some(hooks.remove(index).1)
     }
 }

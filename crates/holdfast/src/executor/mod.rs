@@ -17,7 +17,7 @@ mod chain;
 mod context_map;
 mod execution;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::{Mutex, RwLock};
@@ -51,6 +51,10 @@ struct Shared<A: Adapter> {
     /// Copy-on-write: an operation runs against the snapshot it started with,
     /// so callbacks may register callbacks without deadlocking.
     chains: RwLock<Arc<Chains<A>>>,
+    /// Set once the first callback or hook arrives (there is no removal), so
+    /// executions of a callback-free executor skip the chain snapshot: on
+    /// the empty `wrap` path, atomic read-modify-writes are most of the cost.
+    has_callbacks: AtomicBool,
     children: Mutex<Vec<Weak<Shared<A>>>>,
     active: Mutex<ContextMap<Arc<Execution<A>>>>,
 }
@@ -69,6 +73,7 @@ impl<A: Adapter> Executor<A> {
     fn with_chains(chains: Chains<A>) -> Self {
         Executor {
             shared: Arc::new(Shared {
+                has_callbacks: AtomicBool::new(!chains.is_empty()),
                 chains: RwLock::new(Arc::new(chains)),
                 children: Mutex::new(Vec::new()),
                 active: Mutex::new(ContextMap::default()),
@@ -137,6 +142,7 @@ impl<A: Adapter> Executor<A> {
             let mut next = (**guard).clone();
             change(&mut next);
             *guard = Arc::new(next);
+            shared.has_callbacks.store(true, Ordering::Release);
         }
         let children: Vec<_> = {
             let mut children = shared.children.lock();
@@ -152,10 +158,27 @@ impl<A: Adapter> Executor<A> {
         Arc::clone(&self.shared.chains.read())
     }
 
-    /// Whether any callback or hook is registered (adapters skip building a
-    /// per-execution payload when nothing could observe it).
+    /// Runs the current `phase` chain; free when nothing was ever registered.
+    fn run_phase<I: Invoker<A>>(
+        &self,
+        phase: Phase,
+        execution: &Execution<A>,
+        invoker: &mut I,
+    ) -> Result<(), I::Error> {
+        if !self.has_callbacks() {
+            return Ok(());
+        }
+        let chains = self.chains();
+        let chain = match phase {
+            Phase::Run => &chains.run,
+            Phase::Complete => &chains.complete,
+        };
+        run_chain(chain, execution, invoker)
+    }
+
+    /// Whether any callback or hook is registered.
     pub fn has_callbacks(&self) -> bool {
-        !self.shared.chains.read().is_empty()
+        self.shared.has_callbacks.load(Ordering::Acquire)
     }
 
     pub fn is_active(&self, context: ContextId) -> bool {
@@ -164,6 +187,17 @@ impl<A: Adapter> Executor<A> {
 
     pub fn active_execution(&self, context: ContextId) -> Option<Arc<Execution<A>>> {
         self.shared.active.lock().get(context).cloned()
+    }
+
+    /// The active execution `matches` picks, on any context. `matches` runs
+    /// under the executor's lock: it must only inspect, never call out.
+    pub fn find_active(
+        &self,
+        mut matches: impl FnMut(&Execution<A>) -> bool,
+    ) -> Option<Arc<Execution<A>>> {
+        let active = self.shared.active.lock();
+        let found = active.values().find(|e| matches(e)).cloned();
+        found
     }
 
     /// Visits every registered callback and hook. For garbage-collector
@@ -190,6 +224,9 @@ impl<A: Adapter> Executor<A> {
     ///
     /// Returns `None` (Rails' null execution) when `context` already has an
     /// active execution, unless `reset`, which first completes that lost one.
+    /// `payload` may be built and dropped unused when the context turns out
+    /// to be active (checking and registering take one lock, and `payload`
+    /// must not run under it).
     /// When a run callback fails, the execution is completed before the error
     /// is returned; an error from completing replaces the run error, as a
     /// Ruby `ensure` would.
@@ -206,18 +243,18 @@ impl<A: Adapter> Executor<A> {
             if let Some(lost) = lost.filter(|lost| !lost.is_completed()) {
                 self.complete(&lost, invoker)?;
             }
-        } else if self.is_active(context) {
-            return Ok(None);
         }
 
         let execution = Arc::new(Execution::new(context, true, payload()?));
-        self.shared
-            .active
-            .lock()
-            .insert(context, Arc::clone(&execution));
+        {
+            let mut active = self.shared.active.lock();
+            if !reset && active.contains(context) {
+                return Ok(None);
+            }
+            active.insert(context, Arc::clone(&execution));
+        }
         let deactivate = Deactivate::new(&self.shared, &execution);
-        let chains = self.chains();
-        match run_chain(&chains.run, &execution, invoker) {
+        match self.run_phase(Phase::Run, &execution, invoker) {
             Ok(()) => {
                 deactivate.defuse();
                 Ok(Some(execution))
@@ -241,8 +278,7 @@ impl<A: Adapter> Executor<A> {
     ) -> Result<(), I::Error> {
         execution.mark_completed()?;
         let _deactivate = Deactivate::new(&self.shared, execution);
-        let chains = self.chains();
-        run_chain(&chains.complete, execution, invoker)
+        self.run_phase(Phase::Complete, execution, invoker)
     }
 
     /// Rails' `wrap(source:)`: does `work` inside an execution of `context`,
@@ -266,9 +302,7 @@ impl<A: Adapter> Executor<A> {
             deactivate.defuse();
             result
         };
-        if let Err(error) = &result {
-            invoker.report(error);
-        }
+        let result = result.map_err(|error| invoker.report(error));
         self.complete(&execution, invoker)?;
         result
     }
@@ -284,7 +318,7 @@ impl<A: Adapter> Executor<A> {
         work: impl FnOnce() -> Result<R, I::Error>,
     ) -> Result<R, I::Error> {
         let execution = Arc::new(Execution::new(context, false, payload()?));
-        run_chain(&self.chains().run, &execution, invoker)?;
+        self.run_phase(Phase::Run, &execution, invoker)?;
         let result = work();
         self.complete(&execution, invoker)?;
         result

@@ -1,0 +1,471 @@
+//! `Holdfast::ExecutionWrapper`'s native half: the class-level `wrap`,
+//! `active?`, `perform` and run, and `#complete!`, over the core executor.
+//!
+//! Each executor class keeps a `Holdfast::Native::ExecutorCore` in
+//! `@__holdfast_core`; subclasses get a child core (see `inherited` in
+//! `lib/holdfast/execution_wrapper.rb`), so callbacks added to a parent reach
+//! existing subclasses, as in ActiveSupport.
+
+use std::sync::OnceLock;
+
+use magnus::{
+    gc::Marker, kwargs, prelude::*, rb_sys::AsRawValue, typed_data::Obj, value::Opaque,
+    DataTypeFunctions, Error, RArray, RClass, Ruby, Symbol, TypedData, Value,
+};
+
+use holdfast::{
+    Adapter, CallbackOptions, Execution, Executor, Flow, Invoker, Misuse, Phase, Position,
+};
+
+use crate::callable::{Callable, Callback};
+use crate::{context, errors, ids};
+
+pub(crate) struct Rb;
+
+impl Adapter for Rb {
+    type Callback = Callback;
+    type Hook = Opaque<Value>;
+    type State = Opaque<Value>;
+    type Payload = Payload;
+
+    fn duplicates(existing: &Callback, new: &Callback) -> bool {
+        // ActiveSupport replaces a method-name callback registered again.
+        let Ok(ruby) = Ruby::get() else { return false };
+        match (
+            existing.callable.method_name(&ruby),
+            new.callable.method_name(&ruby),
+        ) {
+            (Some(a), Some(b)) => a.as_raw() == b.as_raw(),
+            _ => false,
+        }
+    }
+}
+
+/// What one execution holds on the Ruby side. The instance that callbacks
+/// run against is created on first use, so an executor with no callbacks
+/// never allocates one inside `wrap`.
+pub(crate) struct Payload {
+    class: Opaque<RClass>,
+    context: Opaque<Value>,
+    instance: OnceLock<Opaque<Value>>,
+}
+
+impl Payload {
+    fn new(class: RClass, context: Value, instance: Option<Value>) -> Self {
+        let cell = OnceLock::new();
+        if let Some(instance) = instance {
+            let _ = cell.set(instance.into());
+        }
+        Payload {
+            class: class.into(),
+            context: context.into(),
+            instance: cell,
+        }
+    }
+
+    fn instance(&self, ruby: &Ruby) -> Result<Value, Error> {
+        if let Some(instance) = self.instance.get() {
+            return Ok(ruby.get_inner(*instance));
+        }
+        let created: Value = ruby.get_inner(self.class).new_instance(())?;
+        // Executions are used by one thread at a time; should two ever race,
+        // the first instance wins and both callbacks see it.
+        Ok(ruby.get_inner(*self.instance.get_or_init(|| created.into())))
+    }
+
+    fn is(&self, instance: Value) -> bool {
+        // Identity without calling Ruby: `Opaque` hides the value, so compare
+        // through a raw copy of the stored handle.
+        self.instance
+            .get()
+            .is_some_and(|mine| opaque_raw(mine) == instance.as_raw())
+    }
+
+    fn mark(&self, marker: &Marker) {
+        marker.mark(self.class);
+        marker.mark(self.context);
+        if let Some(instance) = self.instance.get() {
+            marker.mark(*instance);
+        }
+    }
+}
+
+fn opaque_raw(value: &Opaque<Value>) -> rb_sys::VALUE {
+    // Only called on Ruby threads (from methods Ruby invoked).
+    match Ruby::get() {
+        Ok(ruby) => ruby.get_inner(*value).as_raw(),
+        Err(_) => 0,
+    }
+}
+
+/// An error on its way back to Ruby.
+pub(crate) enum RbError {
+    Ruby(Error),
+    Misuse(Misuse),
+}
+
+impl From<Misuse> for RbError {
+    fn from(misuse: Misuse) -> Self {
+        RbError::Misuse(misuse)
+    }
+}
+
+impl From<Error> for RbError {
+    fn from(error: Error) -> Self {
+        RbError::Ruby(error)
+    }
+}
+
+impl RbError {
+    fn into_ruby(self, ruby: &Ruby, class: RClass) -> Error {
+        match self {
+            RbError::Ruby(error) => error,
+            RbError::Misuse(Misuse::AlreadyCompleted { .. }) => {
+                errors::already_completed(ruby, class)
+            }
+        }
+    }
+}
+
+struct RbInvoker<'r> {
+    ruby: &'r Ruby,
+    class: RClass,
+    /// `wrap(source:)`; `None` means Rails' default.
+    source: Option<Value>,
+}
+
+impl Invoker<Rb> for RbInvoker<'_> {
+    type Error = RbError;
+
+    fn call(
+        &mut self,
+        payload: &Payload,
+        callback: &Callback,
+        position: Position,
+    ) -> Result<Flow, RbError> {
+        let ruby = self.ruby;
+        let target = payload.instance(ruby)?;
+        if !callback.conditions.is_empty() && !callback.applies(ruby, target, position)? {
+            return Ok(Flow::Continue);
+        }
+        match callback.callable.call(ruby, target, position) {
+            Ok(_) => Ok(Flow::Continue),
+            // ActiveSupport's terminator: `throw :abort` in a before callback
+            // halts the chain. With no `catch` above it, Ruby raises it as
+            // UncaughtThrowError at the throw, which is what arrives here.
+            Err(error) if position == Position::Before && errors::is_abort_throw(ruby, &error) => {
+                Ok(Flow::Halt)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn run_hook(&mut self, _: &Payload, hook: &Opaque<Value>) -> Result<Opaque<Value>, RbError> {
+        let state: Value = self.ruby.get_inner(*hook).funcall(ids::run(), ())?;
+        Ok(state.into())
+    }
+
+    fn complete_hook(
+        &mut self,
+        _: &Payload,
+        hook: &Opaque<Value>,
+        state: Opaque<Value>,
+    ) -> Result<(), RbError> {
+        let state = self.ruby.get_inner(state);
+        let _: Value = self
+            .ruby
+            .get_inner(*hook)
+            .funcall(ids::complete(), (state,))?;
+        Ok(())
+    }
+
+    fn report(&mut self, error: RbError) -> RbError {
+        match self.report_to_error_reporter(&error) {
+            Ok(()) => error,
+            Err(reporter_failed) => reporter_failed.into(),
+        }
+    }
+}
+
+impl RbInvoker<'_> {
+    /// `rescue => error; error_reporter&.report(error, handled: false, source:)`:
+    /// only StandardErrors, as a bare `rescue` catches.
+    fn report_to_error_reporter(&self, error: &RbError) -> Result<(), Error> {
+        let ruby = self.ruby;
+        let RbError::Ruby(error) = error else {
+            return Ok(());
+        };
+        let Some(exception) = error.value() else {
+            return Ok(());
+        };
+        if !error.is_kind_of(ruby.exception_standard_error()) {
+            return Ok(());
+        }
+        let reporter: Value = self.class.funcall(ids::error_reporter(), ())?;
+        if reporter.is_nil() {
+            return Ok(());
+        }
+        let source = match self.source {
+            Some(source) => source,
+            None => ruby.str_new("application.active_support").as_value(),
+        };
+        let _: Value = reporter.funcall(
+            ids::report(),
+            (exception, kwargs!("handled" => false, "source" => source)),
+        )?;
+        Ok(())
+    }
+}
+
+#[derive(TypedData)]
+#[magnus(class = "Holdfast::Native::ExecutorCore", free_immediately, mark)]
+pub(crate) struct ExecutorCore {
+    executor: Executor<Rb>,
+}
+
+impl DataTypeFunctions for ExecutorCore {
+    fn mark(&self, marker: &Marker) {
+        self.executor
+            .for_each_registered(|callback| callback.mark(marker), |hook| marker.mark(*hook));
+        self.executor.for_each_active(|execution| {
+            execution.payload().mark(marker);
+            execution.for_each_hook_state(|state| marker.mark(*state));
+        });
+    }
+}
+
+impl ExecutorCore {
+    fn new() -> Self {
+        ExecutorCore {
+            executor: Executor::new(),
+        }
+    }
+
+    fn subclass(&self) -> Self {
+        ExecutorCore {
+            executor: self.executor.subclass(),
+        }
+    }
+
+    /// Positional arguments from `lib/holdfast/callbacks.rb`, which owns the
+    /// public signature and has already validated the options.
+    fn add_callback(
+        ruby: &Ruby,
+        rb_self: &Self,
+        phase: Symbol,
+        position: Symbol,
+        prepend: bool,
+        kind: i64,
+        callable: Value,
+        conditions: RArray,
+    ) -> Result<(), Error> {
+        let phase = match phase.name()?.as_ref() {
+            "run" => Phase::Run,
+            "complete" => Phase::Complete,
+            other => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!("unknown callback phase :{other}"),
+                ))
+            }
+        };
+        let position = match position.name()?.as_ref() {
+            "before" => Position::Before,
+            "after" => Position::After,
+            other => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!("unknown callback kind :{other}"),
+                ))
+            }
+        };
+        let mut parsed = Vec::with_capacity(conditions.len());
+        for condition in conditions.into_iter() {
+            let (kind, value, negate): (i64, Value, bool) =
+                magnus::TryConvert::try_convert(condition)?;
+            parsed.push((Callable::new(ruby, kind, value)?, negate));
+        }
+        let callback = Callback {
+            callable: Callable::new(ruby, kind, callable)?,
+            conditions: parsed,
+        };
+        rb_self
+            .executor
+            .add_callback(phase, callback, CallbackOptions { position, prepend });
+        Ok(())
+    }
+
+    fn register_hook(&self, hook: Value, outer: bool) {
+        self.executor.register_hook(hook.into(), outer);
+    }
+}
+
+fn core_of(ruby: &Ruby, class: RClass) -> Result<Obj<ExecutorCore>, Error> {
+    let core: Value = class.ivar_get(ids::core_ivar())?;
+    Obj::<ExecutorCore>::try_convert(core).map_err(|_| {
+        Error::new(
+            ruby.exception_type_error(),
+            format!(
+                "{} has no executor state: a class that overrides `inherited` must call `super`",
+                class.inspect()
+            ),
+        )
+    })
+}
+
+/// `wrap(source: "application.active_support") { ... }`
+fn wrap(ruby: &Ruby, class: RClass, args: &[Value]) -> Result<Value, Error> {
+    let source = wrap_source(ruby, args)?;
+    let core = core_of(ruby, class)?;
+    let (context_object, context) = context::current(ruby);
+    let mut invoker = RbInvoker {
+        ruby,
+        class,
+        source,
+    };
+    core.executor
+        .wrap(
+            context,
+            || Ok(Payload::new(class, context_object, None)),
+            &mut invoker,
+            || ruby.yield_value::<_, Value>(()).map_err(RbError::Ruby),
+        )
+        .map_err(|e| e.into_ruby(ruby, class))
+}
+
+fn wrap_source(ruby: &Ruby, args: &[Value]) -> Result<Option<Value>, Error> {
+    match args {
+        [] => Ok(None),
+        [options] => {
+            let options = magnus::RHash::try_convert(*options)?;
+            let mut source = None;
+            let mut unknown = Vec::new();
+            options.foreach(|key: Value, value: Value| {
+                if Symbol::from_value(key).is_some_and(|k| k.name().is_ok_and(|n| n == "source")) {
+                    source = Some(value);
+                } else {
+                    unknown.push(key.inspect());
+                }
+                Ok(magnus::r_hash::ForEach::Continue)
+            })?;
+            if !unknown.is_empty() {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!(
+                        "unknown keyword{}: {}",
+                        if unknown.len() > 1 { "s" } else { "" },
+                        unknown.join(", ")
+                    ),
+                ));
+            }
+            Ok(source)
+        }
+        _ => Err(Error::new(
+            ruby.exception_arg_error(),
+            format!(
+                "wrong number of arguments (given {}, expected 0)",
+                args.len()
+            ),
+        )),
+    }
+}
+
+fn is_active(ruby: &Ruby, class: RClass) -> Result<bool, Error> {
+    let core = core_of(ruby, class)?;
+    Ok(core.executor.is_active(context::current(ruby).1))
+}
+
+/// `run!(reset:)`'s native half: the started instance, or nil when this
+/// context is already inside an execution (Ruby returns `Null` then).
+fn run(ruby: &Ruby, class: RClass, reset: bool) -> Result<Value, Error> {
+    let core = core_of(ruby, class)?;
+    let (context_object, context) = context::current(ruby);
+    let mut invoker = RbInvoker {
+        ruby,
+        class,
+        source: None,
+    };
+    let started = core
+        .executor
+        .run(
+            context,
+            reset,
+            || Ok(Payload::new(class, context_object, None)),
+            &mut invoker,
+        )
+        .map_err(|e| e.into_ruby(ruby, class))?;
+    match started {
+        Some(execution) => execution.payload().instance(ruby),
+        None => Ok(ruby.qnil().as_value()),
+    }
+}
+
+/// `perform { ... }`: callbacks around the block, without becoming active.
+fn perform(ruby: &Ruby, class: RClass) -> Result<Value, Error> {
+    let core = core_of(ruby, class)?;
+    let (context_object, context) = context::current(ruby);
+    let mut invoker = RbInvoker {
+        ruby,
+        class,
+        source: None,
+    };
+    core.executor
+        .perform(
+            context,
+            || Ok(Payload::new(class, context_object, None)),
+            &mut invoker,
+            || ruby.yield_value::<_, Value>(()).map_err(RbError::Ruby),
+        )
+        .map_err(|e| e.into_ruby(ruby, class))
+}
+
+/// `#complete!`
+fn complete(ruby: &Ruby, instance: Value) -> Result<(), Error> {
+    let class = instance.class();
+    let core = core_of(ruby, class)?;
+    let context = context::current(ruby).1;
+    let is_this = |e: &Execution<Rb>| e.payload().is(instance);
+    let execution = core
+        .executor
+        .active_execution(context)
+        .filter(|e| is_this(e))
+        .or_else(|| core.executor.find_active(is_this));
+    let Some(execution) = execution else {
+        return Err(errors::already_completed(ruby, class));
+    };
+    let mut invoker = RbInvoker {
+        ruby,
+        class,
+        source: None,
+    };
+    core.executor
+        .complete(&execution, &mut invoker)
+        .map_err(|e| e.into_ruby(ruby, class))
+}
+
+pub(crate) fn init(
+    ruby: &Ruby,
+    holdfast: magnus::RModule,
+    native: magnus::RModule,
+) -> Result<(), Error> {
+    let core = native.define_class("ExecutorCore", ruby.class_object())?;
+    core.define_singleton_method("new", magnus::function!(ExecutorCore::new, 0))?;
+    core.define_method("subclass", magnus::method!(ExecutorCore::subclass, 0))?;
+    core.define_method(
+        "add_callback",
+        magnus::method!(ExecutorCore::add_callback, 6),
+    )?;
+    core.define_method(
+        "register_hook",
+        magnus::method!(ExecutorCore::register_hook, 2),
+    )?;
+
+    let wrapper = holdfast.define_class("ExecutionWrapper", ruby.class_object())?;
+    wrapper.ivar_set(ids::core_ivar(), ExecutorCore::new())?;
+    wrapper.define_singleton_method("wrap", magnus::method!(wrap, -1))?;
+    wrapper.define_singleton_method("active?", magnus::method!(is_active, 0))?;
+    wrapper.define_singleton_method("perform", magnus::method!(perform, 0))?;
+    wrapper.define_singleton_method("__holdfast_run", magnus::method!(run, 1))?;
+    wrapper.define_method("complete!", magnus::method!(complete, 0))?;
+    Ok(())
+}
