@@ -1,0 +1,101 @@
+//! Status codes and the per-thread text of the last error.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, CStr};
+
+/// Result of every fallible function. The numbers are stable: new codes are
+/// only ever added.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum holdfast_status {
+    HOLDFAST_OK = 0,
+    /// A required pointer argument was NULL.
+    HOLDFAST_NULL_ARGUMENT = 1,
+    /// A handle that is not live (freed, never made by Holdfast, or of another type).
+    HOLDFAST_INVALID_HANDLE = 2,
+    /// An argument had a value the function does not accept (unknown flags).
+    HOLDFAST_INVALID_ARGUMENT = 3,
+    /// A run/complete callback or hook returned non-zero.
+    HOLDFAST_CALLBACK_FAILED = 4,
+    /// The work function passed to `holdfast_executor_wrap` returned non-zero.
+    HOLDFAST_WORK_FAILED = 5,
+    /// `holdfast_execution_complete` on an execution that already completed.
+    HOLDFAST_ALREADY_COMPLETED = 6,
+    /// A bug inside Holdfast was caught at the boundary; the message says where.
+    HOLDFAST_PANIC = 7,
+}
+
+/// An error on its way out through the boundary.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) status: holdfast_status,
+    pub(crate) message: String,
+    /// What the caller's function returned, for failures that came from one.
+    pub(crate) code: std::ffi::c_int,
+}
+
+impl Failure {
+    pub(crate) fn new(status: holdfast_status, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            message: message.into(),
+            code: 0,
+        }
+    }
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+pub(crate) fn set_last_error(message: &str) {
+    LAST_ERROR.with(|last| {
+        let mut last = last.borrow_mut();
+        last.clear();
+        last.push_str(message);
+    });
+}
+
+/// Copies the message of the last error on the calling thread into `buf`
+/// (at most `len` bytes including the terminating NUL; truncated if longer).
+/// Returns the message's full length in bytes, without the NUL, so a caller
+/// can retry with a larger buffer. `buf` may be NULL when `len` is 0.
+///
+/// Messages are set by failing calls only: after a call returned
+/// `HOLDFAST_OK`, the text describes an older failure.
+/// Thread-safe: each thread has its own last error.
+#[no_mangle]
+pub unsafe extern "C" fn holdfast_last_error_message(buf: *mut c_char, len: usize) -> usize {
+    LAST_ERROR.with(|last| {
+        let last = last.borrow();
+        let bytes = last.as_bytes();
+        if !buf.is_null() && len > 0 {
+            let n = bytes.len().min(len - 1);
+            // SAFETY: the caller promises `buf` points to `len` writable bytes;
+            // we write n < len bytes plus one NUL.
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), buf.cast::<u8>(), n);
+                *buf.add(n) = 0;
+            }
+        }
+        bytes.len()
+    })
+}
+
+/// The name of a status code ("HOLDFAST_OK", ...), or "HOLDFAST_UNKNOWN_STATUS".
+/// The string is static: never free it. Thread-safe.
+#[no_mangle]
+pub extern "C" fn holdfast_status_name(status: u32) -> *const c_char {
+    let name: &'static CStr = match status {
+        0 => c"HOLDFAST_OK",
+        1 => c"HOLDFAST_NULL_ARGUMENT",
+        2 => c"HOLDFAST_INVALID_HANDLE",
+        3 => c"HOLDFAST_INVALID_ARGUMENT",
+        4 => c"HOLDFAST_CALLBACK_FAILED",
+        5 => c"HOLDFAST_WORK_FAILED",
+        6 => c"HOLDFAST_ALREADY_COMPLETED",
+        7 => c"HOLDFAST_PANIC",
+        _ => c"HOLDFAST_UNKNOWN_STATUS",
+    };
+    name.as_ptr()
+}
