@@ -1,8 +1,15 @@
 # frozen_string_literal: true
 
+require "rbconfig"
 require_relative "holdfast/version"
 require_relative "holdfast/errors"
-require_relative "holdfast/holdfast"
+# From a checkout (`rake compile`) the extension sits beside this file; an
+# installed gem keeps it in the gem's extension directory on the load path.
+if File.exist?(File.join(__dir__, "holdfast", "holdfast.#{RbConfig::CONFIG["DLEXT"]}"))
+  require_relative "holdfast/holdfast"
+else
+  require "holdfast/holdfast"
+end
 require_relative "holdfast/error_reporter"
 require_relative "holdfast/callbacks"
 require_relative "holdfast/execution_wrapper"

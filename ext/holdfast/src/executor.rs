@@ -336,7 +336,7 @@ fn wrap(ruby: &Ruby, class: RClass, args: &[Value]) -> Result<Value, Error> {
 fn wrap_source(ruby: &Ruby, args: &[Value]) -> Result<Option<Value>, Error> {
     match args {
         [] => Ok(None),
-        [options] => {
+        [options] if magnus::RHash::from_value(*options).is_some() => {
             let options = magnus::RHash::try_convert(*options)?;
             let mut source = None;
             let mut unknown = Vec::new();
