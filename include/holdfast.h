@@ -132,6 +132,9 @@ extern "C" {
  Messages are set by failing calls only: after a call returned
  `HOLDFAST_OK`, the text describes an older failure.
  Thread-safe: each thread has its own last error.
+
+ # Safety
+ `buf` must be NULL or point to `len` writable bytes.
  */
 size_t holdfast_last_error_message(char *buf, size_t len);
 
@@ -145,6 +148,11 @@ const char *holdfast_status_name(uint32_t status);
  Makes an executor with no callbacks. On success writes a new handle to
  `*out` (free it with `holdfast_executor_free`).
  Errors: `HOLDFAST_NULL_ARGUMENT` if `out` is NULL. Thread-safe.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_new(holdfast_executor **out);
 
@@ -153,6 +161,11 @@ holdfast_status holdfast_executor_new(holdfast_executor **out);
  keeps receiving those registered on `parent` later (a Ruby subclass).
  Its active state and error reporter are its own. Writes the new handle to
  `*out`. Errors: NULL or invalid handle. Thread-safe.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_subclass(const holdfast_executor *parent,
                                            holdfast_executor **out);
@@ -161,6 +174,11 @@ holdfast_status holdfast_executor_subclass(const holdfast_executor *parent,
  Releases an executor handle. NULL is a no-op (`HOLDFAST_OK`); a handle
  that is not a live executor gives `HOLDFAST_INVALID_HANDLE`. Executions
  already running keep the executor alive until they are freed.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_free(holdfast_executor *executor);
 
@@ -170,6 +188,11 @@ holdfast_status holdfast_executor_free(holdfast_executor *executor);
  `HOLDFAST_CALLBACK_PREPEND`. `userdata` is borrowed for the executor's
  lifetime and must be usable from every thread that runs the executor.
  Errors: NULL/invalid handle, NULL function, unknown flags. Thread-safe.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_to_run(const holdfast_executor *executor,
                                          holdfast_callback_fn function,
@@ -180,6 +203,11 @@ holdfast_status holdfast_executor_to_run(const holdfast_executor *executor,
  Adds a complete callback (Rails' `to_complete`), called after the work;
  complete callbacks run even when a run callback failed. Same rules as
  `holdfast_executor_to_run`.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_to_complete(const holdfast_executor *executor,
                                               holdfast_callback_fn function,
@@ -192,6 +220,11 @@ holdfast_status holdfast_executor_to_complete(const holdfast_executor *executor,
  when `run` did not happen. An `outer` hook runs before every other run
  callback and completes after every other complete callback. `userdata`
  rules as for `holdfast_executor_to_run`. Thread-safe.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_register_hook(const holdfast_executor *executor,
                                                 holdfast_hook_run_fn run,
@@ -203,6 +236,11 @@ holdfast_status holdfast_executor_register_hook(const holdfast_executor *executo
  Sets (or with a NULL `function`, clears) the function told about work
  that fails inside `holdfast_executor_wrap`. Rules for `userdata` as for
  callbacks. Thread-safe.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_set_error_reporter(const holdfast_executor *executor,
                                                      holdfast_error_reporter_fn function,
@@ -211,6 +249,11 @@ holdfast_status holdfast_executor_set_error_reporter(const holdfast_executor *ex
 /*
  Writes whether `context` is inside an execution of this executor.
  Errors: NULL/invalid handle, NULL `out`. Thread-safe.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_is_active(const holdfast_executor *executor,
                                             uint64_t context,
@@ -223,6 +266,11 @@ holdfast_status holdfast_executor_is_active(const holdfast_executor *executor,
  completes the lost execution. If a run callback fails, the complete
  callbacks run, nothing is written and `HOLDFAST_CALLBACK_FAILED` is
  returned. The handle must be completed once and freed once.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_run(const holdfast_executor *executor,
                                       uint64_t context,
@@ -234,6 +282,11 @@ holdfast_status holdfast_executor_run(const holdfast_executor *executor,
  and ends its context's active state (also when a callback fails).
  Completing twice gives `HOLDFAST_ALREADY_COMPLETED`. Does not free the
  handle. Call it on the thread that owns the execution's context.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_execution_complete(const holdfast_execution *execution);
 
@@ -241,6 +294,11 @@ holdfast_status holdfast_execution_complete(const holdfast_execution *execution)
  Releases an execution handle; NULL is a no-op. Freeing an execution that
  was never completed leaves its context active (a lost execution, which
  `holdfast_executor_run` with `reset` cleans up), as in Rails.
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_execution_free(holdfast_execution *execution);
 
@@ -252,6 +310,11 @@ holdfast_status holdfast_execution_free(holdfast_execution *execution);
  `source` (NULL means "application.active_support"), the complete
  callbacks still run, and `HOLDFAST_WORK_FAILED` is returned (unless a
  complete callback fails too: its error is returned instead).
+
+ # Safety
+ Pointer arguments must be NULL or valid for the reads and writes described
+ above; handles are checked, never trusted. Function pointers and their
+ userdata must follow the rules above for as long as they are registered.
  */
 holdfast_status holdfast_executor_wrap(const holdfast_executor *executor,
                                        uint64_t context,

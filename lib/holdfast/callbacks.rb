@@ -37,8 +37,8 @@ module Holdfast
 
       conditions = conditions_for(options[:if], false, position) + conditions_for(options[:unless], true, position)
       args.each do |filter|
-        kind, callable = classify(filter, position, "to_#{phase} callback")
-        core.add_callback(phase, position, options[:prepend] ? true : false, kind, callable, conditions)
+        callable = classify(filter, position, "to_#{phase} callback")
+        core.add_callback(phase, position, options[:prepend] ? true : false, callable, conditions)
       end
       nil
     end

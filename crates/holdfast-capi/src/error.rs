@@ -64,6 +64,9 @@ pub(crate) fn set_last_error(message: &str) {
 /// Messages are set by failing calls only: after a call returned
 /// `HOLDFAST_OK`, the text describes an older failure.
 /// Thread-safe: each thread has its own last error.
+///
+/// # Safety
+/// `buf` must be NULL or point to `len` writable bytes.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_last_error_message(buf: *mut c_char, len: usize) -> usize {
     LAST_ERROR.with(|last| {

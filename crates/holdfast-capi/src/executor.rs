@@ -244,6 +244,11 @@ fn invoker(executor: &CExecutor, context: u64) -> CInvoker<'static> {
 /// Makes an executor with no callbacks. On success writes a new handle to
 /// `*out` (free it with `holdfast_executor_free`).
 /// Errors: `HOLDFAST_NULL_ARGUMENT` if `out` is NULL. Thread-safe.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_new(
     out: *mut *mut holdfast_executor,
@@ -268,6 +273,11 @@ fn new_executor_handle(executor: Executor<C>) -> usize {
 /// keeps receiving those registered on `parent` later (a Ruby subclass).
 /// Its active state and error reporter are its own. Writes the new handle to
 /// `*out`. Errors: NULL or invalid handle. Thread-safe.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_subclass(
     parent: *const holdfast_executor,
@@ -286,6 +296,11 @@ pub unsafe extern "C" fn holdfast_executor_subclass(
 /// Releases an executor handle. NULL is a no-op (`HOLDFAST_OK`); a handle
 /// that is not a live executor gives `HOLDFAST_INVALID_HANDLE`. Executions
 /// already running keep the executor alive until they are freed.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_free(
     executor: *mut holdfast_executor,
@@ -334,6 +349,11 @@ fn add_callback(
 /// `HOLDFAST_CALLBACK_PREPEND`. `userdata` is borrowed for the executor's
 /// lifetime and must be usable from every thread that runs the executor.
 /// Errors: NULL/invalid handle, NULL function, unknown flags. Thread-safe.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_to_run(
     executor: *const holdfast_executor,
@@ -349,6 +369,11 @@ pub unsafe extern "C" fn holdfast_executor_to_run(
 /// Adds a complete callback (Rails' `to_complete`), called after the work;
 /// complete callbacks run even when a run callback failed. Same rules as
 /// `holdfast_executor_to_run`.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_to_complete(
     executor: *const holdfast_executor,
@@ -366,6 +391,11 @@ pub unsafe extern "C" fn holdfast_executor_to_complete(
 /// when `run` did not happen. An `outer` hook runs before every other run
 /// callback and completes after every other complete callback. `userdata`
 /// rules as for `holdfast_executor_to_run`. Thread-safe.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_register_hook(
     executor: *const holdfast_executor,
@@ -397,6 +427,11 @@ pub unsafe extern "C" fn holdfast_executor_register_hook(
 /// Sets (or with a NULL `function`, clears) the function told about work
 /// that fails inside `holdfast_executor_wrap`. Rules for `userdata` as for
 /// callbacks. Thread-safe.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_set_error_reporter(
     executor: *const holdfast_executor,
@@ -412,6 +447,11 @@ pub unsafe extern "C" fn holdfast_executor_set_error_reporter(
 
 /// Writes whether `context` is inside an execution of this executor.
 /// Errors: NULL/invalid handle, NULL `out`. Thread-safe.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_is_active(
     executor: *const holdfast_executor,
@@ -438,6 +478,11 @@ pub unsafe extern "C" fn holdfast_executor_is_active(
 /// completes the lost execution. If a run callback fails, the complete
 /// callbacks run, nothing is written and `HOLDFAST_CALLBACK_FAILED` is
 /// returned. The handle must be completed once and freed once.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_run(
     executor: *const holdfast_executor,
@@ -466,6 +511,11 @@ pub unsafe extern "C" fn holdfast_executor_run(
 /// and ends its context's active state (also when a callback fails).
 /// Completing twice gives `HOLDFAST_ALREADY_COMPLETED`. Does not free the
 /// handle. Call it on the thread that owns the execution's context.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_execution_complete(
     execution: *const holdfast_execution,
@@ -483,6 +533,11 @@ pub unsafe extern "C" fn holdfast_execution_complete(
 /// Releases an execution handle; NULL is a no-op. Freeing an execution that
 /// was never completed leaves its context active (a lost execution, which
 /// `holdfast_executor_run` with `reset` cleans up), as in Rails.
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_execution_free(
     execution: *mut holdfast_execution,
@@ -499,6 +554,11 @@ pub unsafe extern "C" fn holdfast_execution_free(
 /// `source` (NULL means "application.active_support"), the complete
 /// callbacks still run, and `HOLDFAST_WORK_FAILED` is returned (unless a
 /// complete callback fails too: its error is returned instead).
+///
+/// # Safety
+/// Pointer arguments must be NULL or valid for the reads and writes described
+/// above; handles are checked, never trusted. Function pointers and their
+/// userdata must follow the rules above for as long as they are registered.
 #[no_mangle]
 pub unsafe extern "C" fn holdfast_executor_wrap(
     executor: *const holdfast_executor,

@@ -248,15 +248,15 @@ impl ExecutorCore {
     }
 
     /// Positional arguments from `lib/holdfast/callbacks.rb`, which owns the
-    /// public signature and has already validated the options.
+    /// public signature and has already validated the options: `callable`
+    /// and each condition are `[kind, value]` (conditions add a negate flag).
     fn add_callback(
         ruby: &Ruby,
         rb_self: &Self,
         phase: Symbol,
         position: Symbol,
         prepend: bool,
-        kind: i64,
-        callable: Value,
+        callable: (i64, Value),
         conditions: RArray,
     ) -> Result<(), Error> {
         let phase = match phase.name()?.as_ref() {
@@ -286,7 +286,7 @@ impl ExecutorCore {
             parsed.push((Callable::new(ruby, kind, value)?, negate));
         }
         let callback = Callback {
-            callable: Callable::new(ruby, kind, callable)?,
+            callable: Callable::new(ruby, callable.0, callable.1)?,
             conditions: parsed,
         };
         rb_self
@@ -453,7 +453,7 @@ pub(crate) fn init(
     core.define_method("subclass", magnus::method!(ExecutorCore::subclass, 0))?;
     core.define_method(
         "add_callback",
-        magnus::method!(ExecutorCore::add_callback, 6),
+        magnus::method!(ExecutorCore::add_callback, 5),
     )?;
     core.define_method(
         "register_hook",
