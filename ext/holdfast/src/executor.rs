@@ -51,15 +51,11 @@ pub(crate) struct Payload {
 }
 
 impl Payload {
-    fn new(class: RClass, context: Value, instance: Option<Value>) -> Self {
-        let cell = OnceLock::new();
-        if let Some(instance) = instance {
-            let _ = cell.set(instance.into());
-        }
+    fn new(class: RClass, context: Value) -> Self {
         Payload {
             class: class.into(),
             context: context.into(),
-            instance: cell,
+            instance: OnceLock::new(),
         }
     }
 
@@ -313,24 +309,61 @@ fn core_of(ruby: &Ruby, class: RClass) -> Result<Obj<ExecutorCore>, Error> {
     })
 }
 
+/// What every class-level operation starts from: the class's core, the
+/// current context and an invoker for the class's callbacks.
+struct Operation<'r> {
+    ruby: &'r Ruby,
+    class: RClass,
+    core: Obj<ExecutorCore>,
+    context_object: Value,
+    context: holdfast::ContextId,
+}
+
+impl<'r> Operation<'r> {
+    fn new(ruby: &'r Ruby, class: RClass) -> Result<Self, Error> {
+        let (context_object, context) = context::current(ruby);
+        Ok(Operation {
+            ruby,
+            class,
+            core: core_of(ruby, class)?,
+            context_object,
+            context,
+        })
+    }
+
+    fn invoker(&self, source: Option<Value>) -> RbInvoker<'r> {
+        RbInvoker {
+            ruby: self.ruby,
+            class: self.class,
+            source,
+        }
+    }
+
+    fn payload(&self) -> impl FnOnce() -> Result<Payload, RbError> {
+        let (class, context) = (self.class, self.context_object);
+        move || Ok(Payload::new(class, context))
+    }
+
+    fn yield_block(&self) -> impl FnOnce() -> Result<Value, RbError> + 'r {
+        let ruby = self.ruby;
+        move || ruby.yield_value::<_, Value>(()).map_err(RbError::Ruby)
+    }
+
+    fn finish<T>(&self, result: Result<T, RbError>) -> Result<T, Error> {
+        result.map_err(|e| e.into_ruby(self.ruby, self.class))
+    }
+}
+
 /// `wrap(source: "application.active_support") { ... }`
 fn wrap(ruby: &Ruby, class: RClass, args: &[Value]) -> Result<Value, Error> {
     let source = wrap_source(ruby, args)?;
-    let core = core_of(ruby, class)?;
-    let (context_object, context) = context::current(ruby);
-    let mut invoker = RbInvoker {
-        ruby,
-        class,
-        source,
-    };
-    core.executor
-        .wrap(
-            context,
-            || Ok(Payload::new(class, context_object, None)),
-            &mut invoker,
-            || ruby.yield_value::<_, Value>(()).map_err(RbError::Ruby),
-        )
-        .map_err(|e| e.into_ruby(ruby, class))
+    let op = Operation::new(ruby, class)?;
+    let mut invoker = op.invoker(source);
+    let result = op
+        .core
+        .executor
+        .wrap(op.context, op.payload(), &mut invoker, op.yield_block());
+    op.finish(result)
 }
 
 fn wrap_source(ruby: &Ruby, args: &[Value]) -> Result<Option<Value>, Error> {
@@ -378,23 +411,13 @@ fn is_active(ruby: &Ruby, class: RClass) -> Result<bool, Error> {
 /// `run!(reset:)`'s native half: the started instance, or nil when this
 /// context is already inside an execution (Ruby returns `Null` then).
 fn run(ruby: &Ruby, class: RClass, reset: bool) -> Result<Value, Error> {
-    let core = core_of(ruby, class)?;
-    let (context_object, context) = context::current(ruby);
-    let mut invoker = RbInvoker {
-        ruby,
-        class,
-        source: None,
-    };
-    let started = core
+    let op = Operation::new(ruby, class)?;
+    let mut invoker = op.invoker(None);
+    let started = op
+        .core
         .executor
-        .run(
-            context,
-            reset,
-            || Ok(Payload::new(class, context_object, None)),
-            &mut invoker,
-        )
-        .map_err(|e| e.into_ruby(ruby, class))?;
-    match started {
+        .run(op.context, reset, op.payload(), &mut invoker);
+    match op.finish(started)? {
         Some(execution) => execution.payload().instance(ruby),
         None => Ok(ruby.qnil().as_value()),
     }
@@ -402,21 +425,13 @@ fn run(ruby: &Ruby, class: RClass, reset: bool) -> Result<Value, Error> {
 
 /// `perform { ... }`: callbacks around the block, without becoming active.
 fn perform(ruby: &Ruby, class: RClass) -> Result<Value, Error> {
-    let core = core_of(ruby, class)?;
-    let (context_object, context) = context::current(ruby);
-    let mut invoker = RbInvoker {
-        ruby,
-        class,
-        source: None,
-    };
-    core.executor
-        .perform(
-            context,
-            || Ok(Payload::new(class, context_object, None)),
-            &mut invoker,
-            || ruby.yield_value::<_, Value>(()).map_err(RbError::Ruby),
-        )
-        .map_err(|e| e.into_ruby(ruby, class))
+    let op = Operation::new(ruby, class)?;
+    let mut invoker = op.invoker(None);
+    let result = op
+        .core
+        .executor
+        .perform(op.context, op.payload(), &mut invoker, op.yield_block());
+    op.finish(result)
 }
 
 /// `#complete!`
@@ -438,9 +453,8 @@ fn complete(ruby: &Ruby, instance: Value) -> Result<(), Error> {
         class,
         source: None,
     };
-    core.executor
-        .complete(&execution, &mut invoker)
-        .map_err(|e| e.into_ruby(ruby, class))
+    let result = core.executor.complete(&execution, &mut invoker);
+    result.map_err(|e| e.into_ruby(ruby, class))
 }
 
 pub(crate) fn init(
