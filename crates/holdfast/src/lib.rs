@@ -5,9 +5,12 @@
 //! contexts (a Ruby Thread or Fiber, a C thread) with opaque [`ContextId`]s and
 //! supply callbacks through small adapter traits.
 
+mod context;
 pub mod executor;
+pub mod share_lock;
 
+pub use context::ContextId;
 pub use executor::{
-    Adapter, CallbackOptions, ContextId, Execution, Executor, Flow, HookId, Invoker, Misuse, Phase,
-    Position,
+    Adapter, CallbackOptions, Execution, Executor, Flow, HookId, Invoker, Misuse, Phase, Position,
 };
+pub use share_lock::{LockError, Purpose, ShareLock, Wait};

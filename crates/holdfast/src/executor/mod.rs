@@ -14,7 +14,6 @@
 
 mod adapter;
 mod chain;
-mod context_map;
 mod execution;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,12 +25,9 @@ pub use adapter::{Adapter, Flow, Invoker, Misuse};
 pub use chain::{CallbackOptions, HookId, Phase, Position};
 pub use execution::Execution;
 
+pub use crate::context::ContextId;
+use crate::context::ContextMap;
 use chain::{Action, Chain, Chains, Entry};
-use context_map::ContextMap;
-
-/// The caller's name for an execution context: a Ruby Thread or Fiber, a C
-/// thread, anything that runs one piece of work at a time.
-pub type ContextId = u64;
 
 static NEXT_HOOK_ID: AtomicU64 = AtomicU64::new(1);
 

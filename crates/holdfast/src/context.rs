@@ -1,11 +1,13 @@
-//! Per-context active executions. Context ids are often aligned addresses
-//! (Ruby objects) or small integers (thread ids), so the hash mixes all bits;
-//! SipHash would cost more than the rest of an empty `wrap`.
+//! Execution contexts and per-context maps. Context ids are often aligned
+//! addresses (Ruby objects) or small integers (thread ids), so the hash
+//! mixes all bits; SipHash would cost more than the rest of an empty `wrap`.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::ContextId;
+/// The caller's name for an execution context: a Ruby Thread or Fiber, a C
+/// thread, anything that runs one piece of work at a time.
+pub type ContextId = u64;
 
 #[derive(Default)]
 struct MixHasher(u64);
@@ -61,5 +63,21 @@ impl<V> ContextMap<V> {
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &V> {
         self.map.values()
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (ContextId, &V)> {
+        self.map.iter().map(|(k, v)| (*k, v))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = ContextId> + '_ {
+        self.map.keys().copied()
     }
 }
