@@ -221,7 +221,7 @@ fn upgrades_with_incompatible_purposes_are_a_deadlock_naming_both() {
     let text = diagnostic.render(&name);
     assert!(text.contains(&name(a)) && text.contains(&name(b)), "{text}");
     assert!(
-        text.contains("a share ×1 given up while it waits"),
+        text.contains("holds Holdfast::Interlock: a share ×1 (given up while it waits)"),
         "{text}"
     );
     assert!(text.contains("purpose :unload, compatible []"), "{text}");
@@ -389,7 +389,7 @@ fn a_timeout_says_who_blocks_and_leaves_the_lock_as_it_was() {
     let text = diagnostic.render(&name);
     assert!(text.starts_with("timed out after 0."), "{text}");
     assert!(
-        text.contains(&format!("{}: holds a share ×1 of test", name(a))),
+        text.contains(&format!("{}: holds test: a share ×1;", name(a))),
         "{text}"
     );
     assert!(text.contains(&format!("blocked by {}", name(a))), "{text}");
