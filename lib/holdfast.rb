@@ -15,6 +15,8 @@ require_relative "holdfast/callbacks"
 require_relative "holdfast/execution_wrapper"
 require_relative "holdfast/executor"
 require_relative "holdfast/wrapped_pool"
+require_relative "holdfast/share_lock"
+require_relative "holdfast/interlock"
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.

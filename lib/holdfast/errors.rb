@@ -11,3 +11,12 @@ module Holdfast
   # post or future on a pool after shutdown.
   class PoolShutdownError < Error; end
 end
+
+module Holdfast
+  # A lock wait that would never end: the message names every thread in the
+  # cycle, what each holds and waits for, and how to fix it.
+  class DeadlockError < Error; end
+
+  # A lock wait that ran past its timeout; the message says who holds what.
+  class LockTimeout < Error; end
+end

@@ -351,7 +351,7 @@ fn an_interrupted_upgrade_gives_its_share_back_and_leaves_no_trace() {
     let upgrade = spawn(move || {
         let wait = Wait {
             interrupt: Some(&f),
-            deadline: None,
+            ..Wait::default()
         };
         l.start_exclusive(b, Purpose::Nil, &[], false, Some(&wait))
     });
@@ -378,8 +378,8 @@ fn a_timeout_says_who_blocks_and_leaves_the_lock_as_it_was() {
     let lock = ShareLock::new("test");
     lock.start_sharing(a, None).unwrap();
     let wait = Wait {
-        interrupt: None,
         deadline: Some(Instant::now() + Duration::from_millis(50)),
+        ..Wait::default()
     };
     let Err(LockError::Timeout(diagnostic)) =
         lock.start_exclusive(b, Purpose::Nil, &[], false, Some(&wait))
@@ -470,8 +470,8 @@ fn randomized_stress_keeps_exclusion_and_reports_no_false_deadlocks() {
                 };
                 for _ in 0..300 {
                     let wait = Wait {
-                        interrupt: None,
                         deadline: Some(Instant::now() + Duration::from_millis(200)),
+                        ..Wait::default()
                     };
                     let upgrade = next() % 3 == 0;
                     let record = |r: Result<bool, LockError>| match r {

@@ -11,6 +11,14 @@ fn holdfast_class(ruby: &Ruby, name: &str) -> Option<ExceptionClass> {
     holdfast.const_get(name).ok()
 }
 
+/// An error of class `Holdfast::<name>` (RuntimeError if it is not defined).
+pub(crate) fn holdfast(ruby: &Ruby, name: &str, message: String) -> Error {
+    match holdfast_class(ruby, name) {
+        Some(class) => Error::new(class, message),
+        None => Error::new(ruby.exception_runtime_error(), message),
+    }
+}
+
 pub(crate) fn already_completed(ruby: &Ruby, class: RClass) -> Error {
     let message = format!(
         "complete! was called on a {} execution that is not running (already completed, \
@@ -18,10 +26,7 @@ pub(crate) fn already_completed(ruby: &Ruby, class: RClass) -> Error {
          or use wrap, which does both",
         class.inspect()
     );
-    match holdfast_class(ruby, "AlreadyCompletedError") {
-        Some(class) => Error::new(class, message),
-        None => Error::new(ruby.exception_runtime_error(), message),
-    }
+    holdfast(ruby, "AlreadyCompletedError", message)
 }
 
 /// `throw :abort` with no matching `catch` on the stack.

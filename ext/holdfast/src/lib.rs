@@ -6,6 +6,9 @@ mod context;
 mod errors;
 mod executor;
 mod ids;
+mod nogvl;
+mod purposes;
+mod share_lock;
 
 use magnus::{function, prelude::*, Error, Ruby, Value};
 
@@ -14,6 +17,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let holdfast = ruby.define_module("Holdfast")?;
     let native = holdfast.define_module("Native")?;
     executor::init(ruby, holdfast, native)?;
+    share_lock::init(ruby, holdfast, native)?;
 
     let state = holdfast.define_module("IsolatedExecutionState")?;
     state.define_singleton_method("isolation_level", function!(context::isolation_level, 0))?;

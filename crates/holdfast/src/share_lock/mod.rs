@@ -35,6 +35,10 @@ pub struct Wait<'a> {
     pub interrupt: Option<&'a AtomicBool>,
     /// Give up with [`LockError::Timeout`] at this instant.
     pub deadline: Option<Instant>,
+    /// Wait even when the wait closes a cycle (Rails' behaviour: hang),
+    /// instead of failing with [`LockError::Deadlock`]. The wait is still
+    /// published, so other waiters' cycles through it are found.
+    pub tolerate_deadlocks: bool,
 }
 
 #[derive(Debug)]
@@ -75,7 +79,7 @@ pub struct OwnerState {
 
 pub struct ShareLock {
     id: graph::LockId,
-    name: Arc<str>,
+    name: parking_lot::RwLock<Arc<str>>,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -85,14 +89,19 @@ impl ShareLock {
     pub fn new(name: &str) -> Self {
         ShareLock {
             id: NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed),
-            name: Arc::from(name),
+            name: parking_lot::RwLock::new(Arc::from(name)),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> Arc<str> {
+        Arc::clone(&self.name.read())
+    }
+
+    /// Renames the lock in later diagnostics.
+    pub fn set_name(&self, name: &str) {
+        *self.name.write() = Arc::from(name);
     }
 
     /// Sets `flag` and wakes the lock's sleepers, so a wait using that flag
@@ -361,6 +370,7 @@ impl ShareLock {
         let ensure = Wait {
             interrupt: wait.interrupt,
             deadline: None,
+            tolerate_deadlocks: wait.tolerate_deadlocks,
         };
         match self.wait_for(state, owner, WaitKind::YieldShares, &ensure) {
             Ok(()) => {
@@ -394,9 +404,9 @@ impl ShareLock {
                 since: Instant::now(),
             },
         );
-        let mut cycle = graph::publish_and_check(self.id, &self.name, state, owner);
+        let mut cycle = graph::publish_and_check(self.id, &self.name(), state, owner);
         let result = loop {
-            if let Some(diagnostic) = cycle.take() {
+            if let Some(diagnostic) = cycle.take().filter(|_| !wait.tolerate_deadlocks) {
                 break Err(LockError::Deadlock(diagnostic));
             }
             if wait
@@ -418,11 +428,11 @@ impl ShareLock {
                 break Ok(());
             }
             // Edges of other waiters change without waking this one.
-            graph::publish(self.id, &self.name, state);
+            graph::publish(self.id, &self.name(), state);
             cycle = graph::check(owner);
         };
         state.sleeping.remove(owner);
-        graph::publish(self.id, &self.name, state);
+        graph::publish(self.id, &self.name(), state);
         result
     }
 
@@ -430,7 +440,7 @@ impl ShareLock {
     /// blockers change with every operation); free otherwise.
     fn republish(&self, state: &State) {
         if !state.sleeping.is_empty() {
-            graph::publish(self.id, &self.name, state);
+            graph::publish(self.id, &self.name(), state);
         }
     }
 

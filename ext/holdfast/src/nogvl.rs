@@ -1,0 +1,66 @@
+//! Running a blocking section without the GVL, so other Ruby threads keep
+//! running, with an unblocking function so `Thread#kill`, `Thread#raise`,
+//! `Timeout` and Ctrl-C end the wait.
+//!
+//! Uses `rb_thread_call_without_gvl2`: unlike the plain variant it never
+//! longjmps through our frames; an interrupt makes it return, and the caller
+//! turns the interrupt into a Ruby exception with `thread_check_ints` once
+//! the GVL is back. Panics are caught inside the section and resumed only
+//! after the GVL is back, so they never unwind through Ruby's C frames.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+struct Section<F, R> {
+    body: Option<F>,
+    result: Option<std::thread::Result<R>>,
+}
+
+unsafe extern "C" fn run_section<F: FnOnce() -> R, R>(data: *mut c_void) -> *mut c_void {
+    // SAFETY: `data` is the `Section` that `without_gvl` passed, alive for the call.
+    let section = unsafe { &mut *data.cast::<Section<F, R>>() };
+    if let Some(body) = section.body.take() {
+        section.result = Some(catch_unwind(AssertUnwindSafe(body)));
+    }
+    std::ptr::null_mut()
+}
+
+unsafe extern "C" fn unblock<U: Fn()>(data: *mut c_void) {
+    // SAFETY: `data` is the unblocking closure `without_gvl` passed, alive
+    // while the section may run. Ruby calls this on another thread with its
+    // interrupt lock held: the closure only sets a flag and notifies.
+    let unblock = unsafe { &*data.cast::<U>() };
+    // A panic must not cross into Ruby; there is nothing useful to do with one here.
+    let _ = catch_unwind(AssertUnwindSafe(unblock));
+}
+
+/// Runs `body` with the GVL released. Returns `None` when Ruby had an
+/// interrupt pending and did not run `body` at all; the caller should call
+/// `thread_check_ints` (and try again if that raises nothing).
+///
+/// `body` must not touch Ruby objects or call Ruby. `unblock` may be called
+/// on another thread while `body` runs and must make `body` return promptly.
+pub(crate) fn without_gvl<F, R, U>(body: F, unblock_fn: &U) -> Option<R>
+where
+    F: FnOnce() -> R,
+    U: Fn() + Sync,
+{
+    let mut section = Section {
+        body: Some(body),
+        result: None,
+    };
+    // SAFETY: both pointers outlive the call, which does not return before
+    // `run_section` has finished; the function types match their data.
+    unsafe {
+        rb_sys::rb_thread_call_without_gvl2(
+            Some(run_section::<F, R>),
+            (&mut section as *mut Section<F, R>).cast(),
+            Some(unblock::<U>),
+            (unblock_fn as *const U).cast_mut().cast(),
+        );
+    }
+    match section.result? {
+        Ok(value) => Some(value),
+        Err(panic) => resume_unwind(panic),
+    }
+}

@@ -1,0 +1,514 @@
+//! `Holdfast::ShareLock`: the core lock for Ruby. Owners are the current
+//! Thread or Fiber. An operation first tries without waiting, holding the
+//! GVL; only when it must wait does it run again with the GVL released and
+//! an unblocking function, so other threads run and `Thread#kill`,
+//! `Thread#raise`, `Timeout` and Ctrl-C end the wait with the lock left
+//! consistent.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use magnus::{
+    gc::Marker,
+    prelude::*,
+    rb_sys::{AsRawValue, FromRawValue},
+    typed_data::Obj,
+    value::ReprValue,
+    DataTypeFunctions, Error, RHash, Ruby, Symbol, TypedData, Value,
+};
+use parking_lot::Mutex;
+
+use holdfast::share_lock::{Diagnostic, OwnerState, Yielded};
+use holdfast::{ContextId, LockError, Purpose, ShareLock, Wait};
+
+use crate::{context, errors, nogvl, purposes};
+
+#[derive(TypedData)]
+#[magnus(class = "Holdfast::ShareLock", free_immediately, mark)]
+pub(crate) struct RbShareLock {
+    pub(crate) lock: Arc<ShareLock>,
+    /// false: a wait that closes a cycle hangs, as in Rails.
+    detect_deadlocks: AtomicBool,
+}
+
+impl Default for RbShareLock {
+    fn default() -> Self {
+        RbShareLock {
+            lock: Arc::new(ShareLock::new("Holdfast::ShareLock")),
+            detect_deadlocks: AtomicBool::new(true),
+        }
+    }
+}
+
+impl DataTypeFunctions for RbShareLock {
+    /// Owners are keyed by their object's address: keeping every owner the
+    /// lock refers to alive (and unmoved) keeps the address theirs.
+    fn mark(&self, _marker: &Marker) {
+        self.lock.for_each_owner(|owner| {
+            // SAFETY: every owner id is the address of a live Thread or Fiber
+            // (added while it ran, and marked here ever since).
+            unsafe { rb_sys::rb_gc_mark(owner as rb_sys::VALUE) };
+        });
+    }
+}
+
+/// Runs `op` as a blocking section until it completes, retrying after an
+/// interruption that turned out to raise nothing. An interruption that does
+/// raise returns that Ruby error (and `op` had undone its own effects).
+pub(crate) fn blocking<R>(
+    ruby: &Ruby,
+    lock: &ShareLock,
+    deadline: Option<Instant>,
+    detect_deadlocks: bool,
+    mut op: impl FnMut(&Wait) -> Result<R, LockError>,
+) -> Result<Result<R, LockError>, Error> {
+    loop {
+        let flag = AtomicBool::new(false);
+        let wait = Wait {
+            interrupt: Some(&flag),
+            deadline,
+            tolerate_deadlocks: !detect_deadlocks,
+        };
+        let outcome = nogvl::without_gvl(|| op(&wait), &|| lock.interrupt(&flag));
+        match outcome {
+            None | Some(Err(LockError::Interrupted)) => ruby.thread_check_ints()?,
+            Some(result) => return Ok(result),
+        }
+    }
+}
+
+/// Tries `op` without waiting, then as a blocking section if it must wait.
+pub(crate) fn acquire<R>(
+    ruby: &Ruby,
+    lock: &ShareLock,
+    deadline: Option<Instant>,
+    detect_deadlocks: bool,
+    mut op: impl FnMut(Option<&Wait>) -> Result<R, LockError>,
+) -> Result<R, Error> {
+    let result = match op(None) {
+        Err(LockError::WouldBlock) => blocking(ruby, lock, deadline, detect_deadlocks, |wait| {
+            op(Some(wait))
+        })?,
+        other => other,
+    };
+    result.map_err(|error| lock_error(ruby, error))
+}
+
+pub(crate) fn lock_error(ruby: &Ruby, error: LockError) -> Error {
+    match error {
+        LockError::Deadlock(diagnostic) => {
+            errors::holdfast(ruby, "DeadlockError", render(ruby, &diagnostic))
+        }
+        LockError::Timeout(diagnostic) => {
+            errors::holdfast(ruby, "LockTimeout", render(ruby, &diagnostic))
+        }
+        LockError::InvalidUnlock => Error::new(ruby.exception_runtime_error(), "invalid unlock"),
+        LockError::WouldBlock | LockError::Interrupted => Error::new(
+            ruby.exception_runtime_error(),
+            "lock wait ended without a result (Holdfast bug)",
+        ),
+    }
+}
+
+/// A diagnostic with owners named as people know them: thread names.
+pub(crate) fn render(ruby: &Ruby, diagnostic: &Diagnostic) -> String {
+    let threads = thread_labels(ruby);
+    diagnostic.render(&|owner| {
+        threads
+            .iter()
+            .find(|(id, _)| *id == owner)
+            .map(|(_, label)| label.clone())
+            .unwrap_or_else(|| format!("fiber or thread {owner:#x}"))
+    })
+}
+
+fn thread_labels(ruby: &Ruby) -> Vec<(ContextId, String)> {
+    let Ok(list) = ruby
+        .class_thread()
+        .funcall::<_, _, magnus::RArray>("list", ())
+    else {
+        return Vec::new();
+    };
+    let main = ruby
+        .class_thread()
+        .funcall::<_, _, Value>("main", ())
+        .map(|m| m.as_raw())
+        .unwrap_or(0);
+    list.into_iter()
+        .map(|thread| {
+            let id = thread.as_raw() as ContextId;
+            let name: Option<String> = thread.funcall("name", ()).ok().flatten();
+            let label = match (name, thread.as_raw() == main) {
+                (Some(name), _) => format!("thread {name:?} ({id:#x})"),
+                (None, true) => format!("the main thread ({id:#x})"),
+                (None, false) => format!("thread {id:#x}"),
+            };
+            (id, label)
+        })
+        .collect()
+}
+
+fn deadline(ruby: &Ruby, timeout: Value) -> Result<Option<Instant>, Error> {
+    if timeout.is_nil() {
+        return Ok(None);
+    }
+    let seconds = f64::try_convert(timeout)?;
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!(
+                "timeout must be a non-negative number of seconds (or nil), got {}",
+                timeout.inspect()
+            ),
+        ));
+    }
+    Ok(Some(Instant::now() + Duration::from_secs_f64(seconds)))
+}
+
+fn owner(ruby: &Ruby) -> ContextId {
+    context::current(ruby).1
+}
+
+impl RbShareLock {
+    fn detects(&self) -> bool {
+        self.detect_deadlocks
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_detect_deadlocks(&self, detect: bool) {
+        self.detect_deadlocks
+            .store(detect, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn set_name(&self, name: String) {
+        self.lock.set_name(&name);
+    }
+
+    fn name(&self) -> String {
+        self.lock.name().to_string()
+    }
+
+    fn start_exclusive(
+        ruby: &Ruby,
+        rb_self: &Self,
+        purpose: Value,
+        compatible: Value,
+        no_wait: bool,
+        timeout: Value,
+    ) -> Result<bool, Error> {
+        let purpose = purposes::from_ruby(ruby, purpose, "purpose")?;
+        let compatible = purposes::list_from_ruby(ruby, compatible, "compatible")?;
+        let deadline = deadline(ruby, timeout)?;
+        let me = owner(ruby);
+        acquire(ruby, &rb_self.lock, deadline, rb_self.detects(), |wait| {
+            rb_self
+                .lock
+                .start_exclusive(me, purpose, &compatible, no_wait, wait)
+        })
+    }
+
+    fn stop_exclusive(ruby: &Ruby, rb_self: &Self, compatible: Value) -> Result<(), Error> {
+        let compatible = purposes::list_from_ruby(ruby, compatible, "compatible")?;
+        let me = owner(ruby);
+        let lock = &rb_self.lock;
+        match lock.stop_exclusive(me, &compatible, None) {
+            Err(LockError::WouldBlock) => {}
+            other => return other.map_err(|e| lock_error(ruby, e)),
+        }
+        // The release happened; what waits is Rails' courtesy wait for
+        // eligible waiters, which an interrupt may cut short.
+        let mut released = false;
+        let result = blocking(ruby, lock, None, rb_self.detects(), |wait| {
+            if released {
+                return Ok(());
+            }
+            let r = lock.stop_exclusive(me, &compatible, Some(wait));
+            released = !matches!(r, Err(LockError::InvalidUnlock));
+            r
+        })?;
+        match result {
+            Ok(()) | Err(LockError::InvalidUnlock) if released => Ok(()),
+            other => other.map_err(|e| lock_error(ruby, e)),
+        }
+    }
+
+    fn start_sharing(ruby: &Ruby, rb_self: &Self, timeout: Value) -> Result<u32, Error> {
+        let deadline = deadline(ruby, timeout)?;
+        let me = owner(ruby);
+        acquire(ruby, &rb_self.lock, deadline, rb_self.detects(), |wait| {
+            rb_self.lock.start_sharing(me, wait)
+        })
+    }
+
+    fn stop_sharing(ruby: &Ruby, rb_self: &Self) -> u32 {
+        rb_self.lock.stop_sharing(owner(ruby))
+    }
+
+    /// `sharing(timeout: nil) { ... }`, native so the common case costs one call.
+    fn sharing(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<Value, Error> {
+        let timeout = match args {
+            [] => ruby.qnil().as_value(),
+            [options] => options_timeout(ruby, *options, "sharing")?,
+            _ => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!(
+                        "wrong number of arguments (given {}, expected 0)",
+                        args.len()
+                    ),
+                ))
+            }
+        };
+        let deadline = deadline(ruby, timeout)?;
+        let me = owner(ruby);
+        let lock = &rb_self.lock;
+        acquire(ruby, lock, deadline, rb_self.detects(), |wait| {
+            lock.start_sharing(me, wait)
+        })?;
+        let result = ruby.yield_value::<_, Value>(());
+        lock.stop_sharing(me);
+        result
+    }
+
+    fn yield_begin(
+        ruby: &Ruby,
+        rb_self: &Self,
+        purpose: Value,
+        compatible: Value,
+        block_share: bool,
+    ) -> Result<YieldToken, Error> {
+        let purpose = purposes::from_ruby(ruby, purpose, "purpose")?;
+        let compatible = purposes::list_from_ruby(ruby, compatible, "compatible")?;
+        let me = owner(ruby);
+        let yielded = rb_self
+            .lock
+            .yield_begin(me, purpose, &compatible, block_share);
+        Ok(YieldToken {
+            owner: me,
+            yielded: Mutex::new(Some(yielded)),
+        })
+    }
+
+    fn yield_end(ruby: &Ruby, rb_self: &Self, token: Obj<YieldToken>) -> Result<(), Error> {
+        let lock = &rb_self.lock;
+        let me = token.owner;
+        let mut slot = token.yielded.lock().take();
+        if slot.is_none() {
+            return Ok(());
+        }
+        let result = match lock.yield_end(me, &mut slot, None) {
+            Err(LockError::WouldBlock) => {
+                let attempt = blocking(ruby, lock, None, rb_self.detects(), |wait| {
+                    lock.yield_end(me, &mut slot, Some(wait))
+                });
+                match attempt {
+                    Ok(result) => result,
+                    Err(raised) => {
+                        // Interrupted again inside the ensure: give the shares up.
+                        if let Some(yielded) = slot.take() {
+                            lock.yield_abandon(me, yielded);
+                        }
+                        return Err(raised);
+                    }
+                }
+            }
+            other => other,
+        };
+        result.map_err(|e| lock_error(ruby, e))
+    }
+
+    /// Rails' `raw_state` data: `{ thread => { thread:, sharing:, exclusive:,
+    /// purpose:, compatible:, waiting:, sleeper: } }`.
+    fn raw_state(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let data = ruby.hash_new();
+        for state in rb_self.lock.snapshot() {
+            // SAFETY: owners in the snapshot are live (the lock marks them)
+            // and nothing ran Ruby since the snapshot was taken.
+            let thread = unsafe { Value::from_raw(state.owner as rb_sys::VALUE) };
+            let entry = ruby.hash_new();
+            entry.aset(ruby.to_symbol("thread"), thread)?;
+            entry.aset(ruby.to_symbol("sharing"), state.sharing)?;
+            entry.aset(ruby.to_symbol("exclusive"), state.exclusive)?;
+            entry.aset(
+                ruby.to_symbol("purpose"),
+                state.purpose.map(|p| purposes::to_ruby(ruby, p)),
+            )?;
+            entry.aset(
+                ruby.to_symbol("compatible"),
+                state
+                    .compatible
+                    .as_deref()
+                    .map(|c| purposes::list_to_ruby(ruby, c)),
+            )?;
+            entry.aset(ruby.to_symbol("waiting"), state.waiting)?;
+            entry.aset(
+                ruby.to_symbol("sleeper"),
+                state.sleeper.map(|s| ruby.to_symbol(s)),
+            )?;
+            data.aset(thread, entry)?;
+        }
+        Ok(data)
+    }
+
+    /// Plain data (JSON-ready): one Hash per owner, threads by name and id.
+    fn snapshot(ruby: &Ruby, rb_self: &Self) -> Result<magnus::RArray, Error> {
+        let labels = thread_labels(ruby);
+        let out = ruby.ary_new();
+        for state in rb_self.lock.snapshot() {
+            out.push(snapshot_entry(ruby, &labels, &state)?)?;
+        }
+        Ok(out)
+    }
+
+    /// `waiting_on(thread) { thread.join }`
+    fn waiting_on(ruby: &Ruby, rb_self: &Self, target: Value) -> Result<Value, Error> {
+        let _ = rb_self;
+        let fiber: magnus::RClass = ruby.class_object().const_get("Fiber")?;
+        if !target.is_kind_of(ruby.class_thread()) && !target.is_kind_of(fiber) {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!(
+                    "waiting_on needs the Thread (or Fiber) being waited for, got {}",
+                    target.inspect()
+                ),
+            ));
+        }
+        let what = format!("declared with waiting_on at {}", caller_location(ruby));
+        let declared = ShareLock::declare_wait(owner(ruby), target.as_raw() as ContextId, &what)
+            .map_err(|d| errors::holdfast(ruby, "DeadlockError", render(ruby, &d)))?;
+        let result = ruby.yield_value::<_, Value>(());
+        drop(declared);
+        result
+    }
+}
+
+fn caller_location(ruby: &Ruby) -> String {
+    ruby.eval::<Option<String>>("caller_locations(3, 1)&.first&.to_s")
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| "?".into())
+}
+
+fn options_timeout(ruby: &Ruby, options: Value, method: &str) -> Result<Value, Error> {
+    let Some(hash) = RHash::from_value(options) else {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            "wrong number of arguments (given 1, expected 0)",
+        ));
+    };
+    let mut timeout = ruby.qnil().as_value();
+    let mut unknown = Vec::new();
+    hash.foreach(|key: Value, value: Value| {
+        if Symbol::from_value(key).is_some_and(|k| k.name().is_ok_and(|n| n == "timeout")) {
+            timeout = value;
+        } else {
+            unknown.push(key.inspect());
+        }
+        Ok(magnus::r_hash::ForEach::Continue)
+    })?;
+    if !unknown.is_empty() {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!(
+                "unknown keyword{} for {method}: {}",
+                if unknown.len() > 1 { "s" } else { "" },
+                unknown.join(", ")
+            ),
+        ));
+    }
+    Ok(timeout)
+}
+
+fn snapshot_entry(
+    ruby: &Ruby,
+    labels: &[(ContextId, String)],
+    state: &OwnerState,
+) -> Result<RHash, Error> {
+    let entry = ruby.hash_new();
+    let label = labels
+        .iter()
+        .find(|(id, _)| *id == state.owner)
+        .map(|(_, l)| l.clone());
+    entry.aset("owner", format!("{:#x}", state.owner))?;
+    entry.aset("name", label)?;
+    entry.aset("sharing", state.sharing)?;
+    entry.aset("exclusive", state.exclusive)?;
+    entry.aset(
+        "exclusive_purpose",
+        state.exclusive_purpose.map(|p| p.to_string()),
+    )?;
+    entry.aset("waiting", state.waiting)?;
+    entry.aset("purpose", state.purpose.map(|p| p.to_string()))?;
+    entry.aset(
+        "compatible",
+        state
+            .compatible
+            .as_ref()
+            .map(|c| c.iter().map(Purpose::to_string).collect::<Vec<_>>()),
+    )?;
+    entry.aset("sleeper", state.sleeper)?;
+    entry.aset(
+        "waited_seconds",
+        state.sleeping_for.map(|d| d.as_secs_f64()),
+    )?;
+    Ok(entry)
+}
+
+/// What `yield_shares` gave up, until its block ends.
+#[derive(TypedData)]
+#[magnus(class = "Holdfast::Native::YieldToken", free_immediately)]
+pub(crate) struct YieldToken {
+    owner: ContextId,
+    yielded: Mutex<Option<Yielded>>,
+}
+
+impl DataTypeFunctions for YieldToken {}
+
+pub(crate) fn init(
+    ruby: &Ruby,
+    holdfast: magnus::RModule,
+    native: magnus::RModule,
+) -> Result<(), Error> {
+    native
+        .define_class("YieldToken", ruby.class_object())?
+        .undef_default_alloc_func();
+    let class = holdfast.define_class("ShareLock", ruby.class_object())?;
+    class.define_alloc_func::<RbShareLock>();
+    class.define_method("name", magnus::method!(RbShareLock::name, 0))?;
+    class.define_method(
+        "__holdfast_name=",
+        magnus::method!(RbShareLock::set_name, 1),
+    )?;
+    class.define_method("detect_deadlocks", magnus::method!(RbShareLock::detects, 0))?;
+    class.define_method(
+        "detect_deadlocks=",
+        magnus::method!(RbShareLock::set_detect_deadlocks, 1),
+    )?;
+    class.define_method(
+        "__start_exclusive",
+        magnus::method!(RbShareLock::start_exclusive, 4),
+    )?;
+    class.define_method(
+        "__stop_exclusive",
+        magnus::method!(RbShareLock::stop_exclusive, 1),
+    )?;
+    class.define_method(
+        "__start_sharing",
+        magnus::method!(RbShareLock::start_sharing, 1),
+    )?;
+    class.define_method(
+        "stop_sharing",
+        magnus::method!(RbShareLock::stop_sharing, 0),
+    )?;
+    class.define_method("sharing", magnus::method!(RbShareLock::sharing, -1))?;
+    class.define_method(
+        "__yield_begin",
+        magnus::method!(RbShareLock::yield_begin, 3),
+    )?;
+    class.define_method("__yield_end", magnus::method!(RbShareLock::yield_end, 1))?;
+    class.define_method("__raw_state", magnus::method!(RbShareLock::raw_state, 0))?;
+    class.define_method("snapshot", magnus::method!(RbShareLock::snapshot, 0))?;
+    class.define_method("waiting_on", magnus::method!(RbShareLock::waiting_on, 1))?;
+    Ok(())
+}
