@@ -51,5 +51,13 @@ module Holdfast
     def snapshot
       @lock.snapshot
     end
+
+    # For +executor.register_hook(interlock.executor_hook, outer: true)+ (what
+    # Rails registers in development): every execution holds the running
+    # share. With a Holdfast executor the share is taken natively, with no
+    # Ruby calls; with any other executor it is a plain run/complete hook.
+    def executor_hook
+      @executor_hook ||= @lock.executor_hook
+    end
   end
 end

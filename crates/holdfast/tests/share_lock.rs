@@ -373,6 +373,32 @@ fn an_interrupted_upgrade_gives_its_share_back_and_leaves_no_trace() {
 }
 
 #[test]
+fn a_wait_ends_when_its_poll_says_so() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    let [a, b] = owners::<2>();
+    let lock = ShareLock::new("test");
+    lock.start_exclusive(a, Purpose::Nil, &[], false, None)
+        .unwrap();
+    let polls = AtomicU32::new(0);
+    let poll = || polls.fetch_add(1, Ordering::SeqCst) >= 2;
+    let wait = Wait {
+        poll: Some(&poll),
+        ..Wait::default()
+    };
+    assert!(matches!(
+        lock.start_sharing(b, Some(&wait)),
+        Err(LockError::Interrupted)
+    ));
+    assert_eq!(
+        polls.load(Ordering::SeqCst),
+        3,
+        "asked on every wake-up until it said yes"
+    );
+    assert!(state_of(&lock, b).is_none());
+    lock.stop_exclusive(a, &[], None).unwrap();
+}
+
+#[test]
 fn a_timeout_says_who_blocks_and_leaves_the_lock_as_it_was() {
     let [a, b] = owners::<2>();
     let lock = ShareLock::new("test");

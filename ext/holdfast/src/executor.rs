@@ -18,13 +18,22 @@ use holdfast::{
 };
 
 use crate::callable::{Callable, Callback};
-use crate::{context, errors, ids};
+use std::sync::Arc;
+
+use crate::{context, errors, ids, share_lock};
 
 pub(crate) struct Rb;
 
+/// A registered hook: a Ruby object called with `run` / `complete`, or a
+/// lock's native sharing hook, which the executor runs without Ruby calls.
+pub(crate) struct Hook {
+    object: Opaque<Value>,
+    sharing: Option<Arc<holdfast::ShareLock>>,
+}
+
 impl Adapter for Rb {
     type Callback = Callback;
-    type Hook = Opaque<Value>;
+    type Hook = Hook;
     type State = Opaque<Value>;
     type Payload = Payload;
 
@@ -156,21 +165,33 @@ impl Invoker<Rb> for RbInvoker<'_> {
         }
     }
 
-    fn run_hook(&mut self, _: &Payload, hook: &Opaque<Value>) -> Result<Opaque<Value>, RbError> {
-        let state: Value = self.ruby.get_inner(*hook).funcall(ids::run(), ())?;
+    fn run_hook(&mut self, _: &Payload, hook: &Hook) -> Result<Opaque<Value>, RbError> {
+        let ruby = self.ruby;
+        if let Some(lock) = &hook.sharing {
+            let me = context::current(ruby).1;
+            share_lock::acquire(ruby, lock, None, lock.detects_deadlocks(), |wait| {
+                lock.start_sharing(me, wait)
+            })?;
+            return Ok(ruby.qnil().as_value().into());
+        }
+        let state: Value = ruby.get_inner(hook.object).funcall(ids::run(), ())?;
         Ok(state.into())
     }
 
     fn complete_hook(
         &mut self,
         _: &Payload,
-        hook: &Opaque<Value>,
+        hook: &Hook,
         state: Opaque<Value>,
     ) -> Result<(), RbError> {
-        let state = self.ruby.get_inner(state);
-        let _: Value = self
-            .ruby
-            .get_inner(*hook)
+        let ruby = self.ruby;
+        if let Some(lock) = &hook.sharing {
+            lock.stop_sharing(context::current(ruby).1);
+            return Ok(());
+        }
+        let state = ruby.get_inner(state);
+        let _: Value = ruby
+            .get_inner(hook.object)
             .funcall(ids::complete(), (state,))?;
         Ok(())
     }
@@ -221,8 +242,10 @@ pub(crate) struct ExecutorCore {
 
 impl DataTypeFunctions for ExecutorCore {
     fn mark(&self, marker: &Marker) {
-        self.executor
-            .for_each_registered(|callback| callback.mark(marker), |hook| marker.mark(*hook));
+        self.executor.for_each_registered(
+            |callback| callback.mark(marker),
+            |hook| marker.mark(hook.object),
+        );
         self.executor.for_each_active(|execution| {
             execution.payload().mark(marker);
             execution.for_each_hook_state(|state| marker.mark(*state));
@@ -292,7 +315,14 @@ impl ExecutorCore {
     }
 
     fn register_hook(&self, hook: Value, outer: bool) {
-        self.executor.register_hook(hook.into(), outer);
+        let sharing = Obj::<share_lock::SharingHook>::try_convert(hook)
+            .ok()
+            .map(|native| Arc::clone(&native.lock));
+        let hook = Hook {
+            object: hook.into(),
+            sharing,
+        };
+        self.executor.register_hook(hook, outer);
     }
 }
 

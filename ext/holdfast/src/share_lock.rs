@@ -28,15 +28,12 @@ use crate::{context, errors, nogvl, purposes};
 #[magnus(class = "Holdfast::ShareLock", free_immediately, mark)]
 pub(crate) struct RbShareLock {
     pub(crate) lock: Arc<ShareLock>,
-    /// false: a wait that closes a cycle hangs, as in Rails.
-    detect_deadlocks: AtomicBool,
 }
 
 impl Default for RbShareLock {
     fn default() -> Self {
         RbShareLock {
             lock: Arc::new(ShareLock::new("Holdfast::ShareLock")),
-            detect_deadlocks: AtomicBool::new(true),
         }
     }
 }
@@ -63,10 +60,17 @@ pub(crate) fn blocking<R>(
     detect_deadlocks: bool,
     mut op: impl FnMut(&Wait) -> Result<R, LockError>,
 ) -> Result<Result<R, LockError>, Error> {
+    // Signals reach a waiting main thread only as a flag Ruby sets on it
+    // (its handler cannot call our unblocking function), so the wait also
+    // polls that flag. The VALUE stays in this frame, which Ruby scans.
+    let thread = ruby.thread_current().as_raw();
+    // SAFETY: reads the interrupt flags of this live thread; no GVL needed.
+    let poll = move || unsafe { rb_sys::rb_thread_interrupted(thread) != 0 };
     loop {
         let flag = AtomicBool::new(false);
         let wait = Wait {
             interrupt: Some(&flag),
+            poll: Some(&poll),
             deadline,
             tolerate_deadlocks: !detect_deadlocks,
         };
@@ -172,13 +176,21 @@ fn owner(ruby: &Ruby) -> ContextId {
 
 impl RbShareLock {
     fn detects(&self) -> bool {
-        self.detect_deadlocks
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.lock.detects_deadlocks()
     }
 
     fn set_detect_deadlocks(&self, detect: bool) {
-        self.detect_deadlocks
-            .store(detect, std::sync::atomic::Ordering::Relaxed);
+        self.lock.set_detect_deadlocks(detect);
+    }
+
+    /// A hook for `executor.register_hook`: the executor takes a share of
+    /// this lock for each execution natively (no Ruby calls); it also works
+    /// as a Ruby hook (`run` / `complete`) with any executor.
+    fn executor_hook(rb_self: Obj<Self>) -> SharingHook {
+        SharingHook {
+            lock: Arc::clone(&rb_self.lock),
+            lock_object: rb_self.as_value().into(),
+        }
     }
 
     fn set_name(&self, name: String) {
@@ -455,6 +467,36 @@ fn snapshot_entry(
     Ok(entry)
 }
 
+/// The interlock's executor hook: one share of the lock per execution.
+#[derive(TypedData)]
+#[magnus(class = "Holdfast::Native::SharingHook", free_immediately, mark)]
+pub(crate) struct SharingHook {
+    pub(crate) lock: Arc<ShareLock>,
+    /// Keeps the Ruby lock (which marks the lock's owners) alive.
+    lock_object: magnus::value::Opaque<Value>,
+}
+
+impl DataTypeFunctions for SharingHook {
+    fn mark(&self, marker: &Marker) {
+        marker.mark(self.lock_object);
+    }
+}
+
+impl SharingHook {
+    fn run(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        let me = owner(ruby);
+        let lock = &rb_self.lock;
+        acquire(ruby, lock, None, lock.detects_deadlocks(), |wait| {
+            lock.start_sharing(me, wait)
+        })
+        .map(|_| ())
+    }
+
+    fn complete(ruby: &Ruby, rb_self: &Self, _state: Value) {
+        rb_self.lock.stop_sharing(owner(ruby));
+    }
+}
+
 /// What `yield_shares` gave up, until its block ends.
 #[derive(TypedData)]
 #[magnus(class = "Holdfast::Native::YieldToken", free_immediately)]
@@ -473,6 +515,10 @@ pub(crate) fn init(
     native
         .define_class("YieldToken", ruby.class_object())?
         .undef_default_alloc_func();
+    let hook = native.define_class("SharingHook", ruby.class_object())?;
+    hook.undef_default_alloc_func();
+    hook.define_method("run", magnus::method!(SharingHook::run, 0))?;
+    hook.define_method("complete", magnus::method!(SharingHook::complete, 1))?;
     let class = holdfast.define_class("ShareLock", ruby.class_object())?;
     class.define_alloc_func::<RbShareLock>();
     class.define_method("name", magnus::method!(RbShareLock::name, 0))?;
@@ -509,6 +555,10 @@ pub(crate) fn init(
     class.define_method("__yield_end", magnus::method!(RbShareLock::yield_end, 1))?;
     class.define_method("__raw_state", magnus::method!(RbShareLock::raw_state, 0))?;
     class.define_method("snapshot", magnus::method!(RbShareLock::snapshot, 0))?;
+    class.define_method(
+        "executor_hook",
+        magnus::method!(RbShareLock::executor_hook, 0),
+    )?;
     class.define_method("waiting_on", magnus::method!(RbShareLock::waiting_on, 1))?;
     Ok(())
 }

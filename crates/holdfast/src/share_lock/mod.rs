@@ -33,6 +33,11 @@ pub struct Wait<'a> {
     /// Set (through [`ShareLock::interrupt`]) to end the wait with
     /// [`LockError::Interrupted`].
     pub interrupt: Option<&'a AtomicBool>,
+    /// Asked on every wake-up and at least every [`RECHECK`]: `true` ends
+    /// the wait with [`LockError::Interrupted`]. For interrupts that cannot
+    /// call [`ShareLock::interrupt`] (Ruby's signal handler only sets a flag
+    /// on the main thread). Must be cheap and must not block.
+    pub poll: Option<&'a (dyn Fn() -> bool + Sync)>,
     /// Give up with [`LockError::Timeout`] at this instant.
     pub deadline: Option<Instant>,
     /// Wait even when the wait closes a cycle (Rails' behaviour: hang),
@@ -55,9 +60,9 @@ pub enum LockError {
     InvalidUnlock,
 }
 
-/// How often a sleeping waiter looks at the wait-for graph again, to notice
-/// a cycle that formed after it went to sleep.
-const RECHECK: Duration = Duration::from_millis(100);
+/// How often a sleeping waiter looks at the wait-for graph again (to notice
+/// a cycle that formed after it went to sleep) and asks [`Wait::poll`].
+pub const RECHECK: Duration = Duration::from_millis(50);
 
 static NEXT_LOCK_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -80,6 +85,8 @@ pub struct OwnerState {
 pub struct ShareLock {
     id: graph::LockId,
     name: parking_lot::RwLock<Arc<str>>,
+    /// The adapter's default for [`Wait::tolerate_deadlocks`] (inverted).
+    detect_deadlocks: AtomicBool,
     state: Mutex<State>,
     changed: Condvar,
 }
@@ -90,6 +97,7 @@ impl ShareLock {
         ShareLock {
             id: NEXT_LOCK_ID.fetch_add(1, Ordering::Relaxed),
             name: parking_lot::RwLock::new(Arc::from(name)),
+            detect_deadlocks: AtomicBool::new(true),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         }
@@ -97,6 +105,16 @@ impl ShareLock {
 
     pub fn name(&self) -> Arc<str> {
         Arc::clone(&self.name.read())
+    }
+
+    /// Whether waits on this lock should refuse to deadlock (adapters pass
+    /// the opposite as [`Wait::tolerate_deadlocks`]). Default: true.
+    pub fn detects_deadlocks(&self) -> bool {
+        self.detect_deadlocks.load(Ordering::Relaxed)
+    }
+
+    pub fn set_detect_deadlocks(&self, detect: bool) {
+        self.detect_deadlocks.store(detect, Ordering::Relaxed);
     }
 
     /// Renames the lock in later diagnostics.
@@ -367,8 +385,11 @@ impl ShareLock {
                 flag.store(false, Ordering::SeqCst);
             }
         }
+        // Not `poll`: what it reports stays pending until the caller handles
+        // it, after this returns. A new interrupt still sets the flag.
         let ensure = Wait {
             interrupt: wait.interrupt,
+            poll: None,
             deadline: None,
             tolerate_deadlocks: wait.tolerate_deadlocks,
         };
@@ -409,10 +430,10 @@ impl ShareLock {
             if let Some(diagnostic) = cycle.take().filter(|_| !wait.tolerate_deadlocks) {
                 break Err(LockError::Deadlock(diagnostic));
             }
-            if wait
+            let flagged = wait
                 .interrupt
-                .is_some_and(|flag| flag.load(Ordering::SeqCst))
-            {
+                .is_some_and(|flag| flag.load(Ordering::SeqCst));
+            if flagged || wait.poll.is_some_and(|poll| poll()) {
                 break Err(LockError::Interrupted);
             }
             let now = Instant::now();

@@ -1,0 +1,235 @@
+# frozen_string_literal: true
+
+require "json"
+
+RSpec.describe Holdfast::ShareLock, :gc_stress do
+  let(:lock) { described_class.new(name: "spec lock") }
+
+  it "follows Rails' return values" do
+    expect(lock.start_sharing).to eq(1)
+    expect(lock.start_sharing).to eq(2)
+    lock.stop_sharing
+    lock.stop_sharing
+    expect(lock.start_exclusive).to be(true)
+    lock.stop_exclusive
+    expect(lock.exclusive { :value }).to eq(:value)
+    expect(lock.sharing { :shared }).to eq(:shared)
+    expect(lock.yield_shares { :yielded }).to eq(:yielded)
+    expect(lock.raw_state { |data| data }).to eq({})
+  end
+
+  it "returns nil from exclusive(no_wait: true) without running the block when busy" do
+    lock.sharing do
+      ran = false
+      other = Thread.new { lock.exclusive(no_wait: true) { ran = true } }
+      expect(other.value).to be_nil
+      expect(ran).to be(false)
+    end
+  end
+
+  it "raises Rails' error for an invalid unlock and ArgumentError for bad options" do
+    expect { lock.stop_exclusive }.to raise_error(RuntimeError, "invalid unlock")
+    expect { lock.start_exclusive(purpose: "load") }.to raise_error(ArgumentError, /purpose must be a Symbol/)
+    expect { lock.start_exclusive(compatible: :load) }.to raise_error(ArgumentError, /compatible must be an Array/)
+    expect { lock.start_exclusive(wait: 1) }.to raise_error(ArgumentError, /unknown keyword: :wait/)
+    expect { lock.sharing(wait: 1) {} }.to raise_error(ArgumentError, /unknown keyword for sharing: :wait/)
+    expect { lock.start_sharing(timeout: -1) }.to raise_error(ArgumentError, /non-negative/)
+  end
+
+  describe "timeouts" do
+    it "returns false from start_* and raises LockTimeout from block forms, naming the holder" do
+      inside = Queue.new
+      release = Queue.new
+      holder = Thread.new do
+        Thread.current.name = "long request"
+        lock.sharing { inside << true; pop_within(release) }
+      end
+      pop_within(inside)
+      expect(lock.start_exclusive(timeout: 0.02)).to be(false)
+      expect { lock.exclusive(timeout: 0.02) {} }.to raise_error(Holdfast::LockTimeout) { |error|
+        expect(error.message).to match(/\Atimed out after 0\.\d\ds waiting for the lock/)
+        expect(error.message).to include('thread "long request"', "holds spec lock: a share ×1")
+      }
+      expect(raw_state_of(lock).keys).to eq([holder])
+      release << true
+      join_within(holder)
+    end
+  end
+
+  describe "deadlocks" do
+    it "raises instead of hanging when two upgrades refuse each other (Rails' :red/:blue case)" do
+      together = Queue.new
+      go = Queue.new
+      results = Queue.new
+      threads = [[:red, %i[green purple]], [:blue, [:green]]].map do |purpose, compatible|
+        Thread.new do
+          Thread.current.name = "upgrade to #{purpose}"
+          lock.sharing do
+            together << true
+            pop_within(go)
+            lock.exclusive(purpose: purpose, compatible: compatible) { results << [purpose, :got_it] }
+          rescue Holdfast::DeadlockError => e
+            results << [purpose, e]
+          end
+        end
+      end
+      2.times { pop_within(together) }
+      2.times { go << true }
+      outcomes = Array.new(2) { pop_within(results) }
+      errors = outcomes.map(&:last).grep(Holdfast::DeadlockError)
+      expect(errors.size).to eq(1), "one upgrade raises, the other then gets the lock: #{outcomes.inspect}"
+      expect(outcomes.map(&:last)).to include(:got_it)
+      expect(errors.first.message).to include('thread "upgrade to red"', 'thread "upgrade to blue"',
+                                              "compatible [:green, :purple]", "compatible: ")
+      threads.each { |t| join_within(t) }
+      expect(raw_state_of(lock)).to eq({})
+    end
+
+    it "raises for a thread joining a child while holding a share that a reload is waiting for" do
+      interlock = Holdfast::Interlock.new
+      reloader = child = nil
+      interlock.running do
+        reloader = Thread.new do
+          Thread.current.name = "reloader"
+          interlock.running { interlock.unloading { :reloaded } }
+        end
+        until_sleeping(interlock.lock, reloader, :start_exclusive)
+        child = Thread.new do
+          Thread.current.name = "child"
+          interlock.running { :child_ran }
+        end
+        until_sleeping(interlock.lock, child, :start_sharing)
+        expect { interlock.lock.waiting_on(child) { child.join } }.to raise_error(Holdfast::DeadlockError) { |error|
+          expect(error.message).to include('thread "child"', 'thread "reloader"', "the main thread",
+                                           "declared with waiting_on", "permit_concurrent_loads")
+        }
+      end
+      expect(join_within(reloader).value).to eq(:reloaded)
+      expect(join_within(child).value).to eq(:child_ran)
+    end
+
+    it "waits, as Rails does, on a lock created with detect_deadlocks: false" do
+      quiet = described_class.new(detect_deadlocks: false)
+      expect(quiet.detect_deadlocks).to be(false)
+      expect(described_class.new.detect_deadlocks).to be(true)
+    end
+  end
+
+  describe "interrupting waits" do
+    # Each kind of wait, entered by a fresh thread that then gets interrupted.
+    waits = {
+      "start_exclusive behind a share" => [:start_exclusive, :share, ->(l) { l.start_exclusive }],
+      "an upgrade (start_exclusive with shares yielded)" =>
+        [:start_exclusive, :share, ->(l) { l.sharing { l.start_exclusive(purpose: :x, compatible: [:x]) } }],
+      "start_sharing behind an exclusive" => [:start_sharing, :exclusive, ->(l) { l.start_sharing }],
+      "start_sharing nested in yield_shares" =>
+        [:start_sharing, :exclusive_after_yield, ->(l) { l.sharing { l.yield_shares(compatible: [:x]) { l.start_sharing } } }]
+    }
+
+    def hold(kind)
+      ready = Queue.new
+      release = Queue.new
+      holder = Thread.new do
+        case kind
+        when :share then lock.sharing { ready << true; pop_within(release) }
+        when :exclusive, :exclusive_after_yield then lock.exclusive(purpose: :x) { ready << true; pop_within(release) }
+        end
+      end
+      pop_within(ready)
+      [holder, release]
+    end
+
+    waits.each do |description, (sleeper, kind, enter)|
+      it "ends #{description} on Thread#kill, Thread#raise and Timeout, 1000 times, leaving the lock clean" do
+        holder, release = hold(kind)
+        held_state = raw_state_of(lock)
+        Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000")).times do |i|
+          case i % 3
+          when 0
+            waiter = Thread.new { enter.call(lock) }
+            until_sleeping(lock, waiter, sleeper)
+            waiter.kill
+            join_within(waiter)
+          when 1
+            waiter = Thread.new { enter.call(lock) rescue $! }
+            until_sleeping(lock, waiter, sleeper)
+            waiter.raise(IOError, "interrupted #{i}")
+            expect(waiter.value).to be_a(IOError)
+          else
+            waiter = Thread.new do
+              Timeout.timeout(0.001) { enter.call(lock) }
+            rescue Timeout::Error => e
+              e
+            end
+            expect(join_within(waiter).value).to be_a(Timeout::Error).or(eq(nil))
+          end
+        end
+        expect(raw_state_of(lock)).to eq(held_state)
+        release << true
+        join_within(holder)
+        expect(raw_state_of(lock)).to eq({})
+        expect(lock.exclusive { :still_usable }).to eq(:still_usable)
+      end
+    end
+
+    it "ends a wait on Ctrl-C in the main thread of another process" do
+      script = <<~RUBY
+        $LOAD_PATH.unshift(#{File.expand_path("../lib", __dir__).inspect})
+        require "holdfast"
+        lock = Holdfast::ShareLock.new
+        ready = Queue.new
+        Thread.new { lock.sharing { ready << true; sleep } }
+        ready.pop
+        $stdout.puts "waiting"; $stdout.flush
+        begin
+          lock.start_exclusive
+        rescue Interrupt
+          state = lock.raw_state { |d| d.values.map { |v| v[:sleeper] } }
+          $stdout.puts "interrupted, sleepers: \#{state.inspect}"
+        end
+      RUBY
+      IO.popen([RbConfig.ruby, "-e", script], err: %i[child out]) do |io|
+        expect(io.gets).to eq("waiting\n")
+        until_child_sleeps = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 0.2
+        Thread.pass while Process.clock_gettime(Process::CLOCK_MONOTONIC) < until_child_sleeps
+        Process.kill("INT", io.pid)
+        expect(Timeout.timeout(Bounded::WAIT) { io.read }).to eq("interrupted, sleepers: [nil]\n")
+      end
+    end
+  end
+
+  describe "owners" do
+    after { Holdfast::IsolatedExecutionState.isolation_level = :thread }
+
+    it "are fibers under :fiber isolation" do
+      Holdfast::IsolatedExecutionState.isolation_level = :fiber
+      lock.start_exclusive
+      other = Fiber.new { lock.start_sharing(timeout: 0.01) }.resume
+      expect(other).to be(false)
+      lock.stop_exclusive
+      expect(Fiber.new { lock.sharing { :fiber_share } }.resume).to eq(:fiber_share)
+    end
+  end
+
+  describe "#snapshot" do
+    it "is plain data with thread names and wait times, and works while the lock is busy" do
+      inside = Queue.new
+      release = Queue.new
+      holder = Thread.new do
+        Thread.current.name = "holder"
+        lock.sharing { inside << true; pop_within(release) }
+      end
+      pop_within(inside)
+      waiter = Thread.new { Thread.current.name = "waiter"; lock.exclusive {} }
+      until_sleeping(lock, waiter, :start_exclusive)
+      snapshot = lock.snapshot
+      expect(JSON.parse(snapshot.to_json)).to eq(snapshot)
+      by_name = snapshot.to_h { |s| [s["name"][/"(\w+)"/, 1], s] }
+      expect(by_name["holder"]).to include("sharing" => 1, "exclusive" => false, "sleeper" => nil)
+      expect(by_name["waiter"]).to include("sleeper" => "start_exclusive", "sharing" => 0)
+      expect(by_name["waiter"]["waited_seconds"]).to be >= 0
+      release << true
+      [holder, waiter].each { |t| join_within(t) }
+    end
+  end
+end

@@ -1,0 +1,23 @@
+# frozen_string_literal: true
+
+# Waits (bounded) until +thread+ sleeps in +lock+ with the given sleeper,
+# reading Rails' raw_state: a condition, not a sleep.
+module LockHelpers
+  def until_sleeping(lock, thread, sleeper)
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + Bounded::WAIT
+    loop do
+      state = lock.raw_state { |data| data[thread] }
+      return if state && state[:sleeper] == sleeper
+      raise "#{thread.inspect} never slept in #{sleeper}: #{state.inspect}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+      raise "#{thread.inspect} ended before sleeping in #{sleeper}" unless thread.alive?
+
+      Thread.pass
+    end
+  end
+
+  def raw_state_of(lock)
+    lock.raw_state { |data| data }
+  end
+end
+
+RSpec.configure { |c| c.include LockHelpers }
