@@ -6,8 +6,14 @@ module Holdfast
   # Thread#kill, Thread#raise, Timeout and Ctrl-C; a wait that would deadlock
   # raises Holdfast::DeadlockError; waits accept a timeout.
   #
-  # Defined natively (ext/holdfast/src/share_lock.rs): #sharing, #stop_sharing,
-  # #snapshot, #waiting_on, #name.
+  # Defined natively (ext/holdfast/src/share_lock.rs), for speed or because
+  # they only read the lock:
+  #
+  # - #exclusive(purpose: nil, compatible: [], after_compatible: [], no_wait: false, timeout: nil) { }:
+  #   the block's value; nil without running it if +no_wait+ and the lock is
+  #   busy; Holdfast::LockTimeout when +timeout+ (seconds) runs out.
+  # - #sharing(timeout: nil) { }: the block's value.
+  # - #stop_sharing, #snapshot, #waiting_on(thread) { }, #name, #executor_hook.
   class ShareLock
     class << self
       # Process-wide default for new locks: true raises DeadlockError for a
@@ -39,19 +45,6 @@ module Holdfast
       __start_sharing(timeout)
     rescue LockTimeout
       false
-    end
-
-    # Runs the block holding the exclusive lock and returns its value; nil
-    # without running it if +no_wait+ and the lock is busy. A +timeout+ that
-    # runs out raises Holdfast::LockTimeout.
-    def exclusive(purpose: nil, compatible: [], after_compatible: [], no_wait: false, timeout: nil)
-      return unless __start_exclusive(purpose, compatible, no_wait ? true : false, timeout)
-
-      begin
-        yield
-      ensure
-        __stop_exclusive(after_compatible)
-      end
     end
 
     # Gives up the caller's shares while the block runs, so exclusive

@@ -69,6 +69,10 @@ impl<V> ContextMap<V> {
         self.map.iter().map(|(k, v)| (*k, v))
     }
 
+    pub(crate) fn get_mut(&mut self, context: ContextId) -> Option<&mut V> {
+        self.map.get_mut(&context)
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.map.len()
     }

@@ -222,20 +222,53 @@ impl RbShareLock {
 
     fn stop_exclusive(ruby: &Ruby, rb_self: &Self, compatible: Value) -> Result<(), Error> {
         let compatible = purposes::list_from_ruby(ruby, compatible, "compatible")?;
+        rb_self.release_exclusive(ruby, owner(ruby), &compatible)
+    }
+
+    /// `exclusive(purpose: nil, compatible: [], after_compatible: [],
+    /// no_wait: false, timeout: nil) { ... }`, native so the common case
+    /// costs one call.
+    fn exclusive(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<Value, Error> {
+        let options = ExclusiveOptions::parse(ruby, args)?;
         let me = owner(ruby);
         let lock = &rb_self.lock;
-        match lock.stop_exclusive(me, &compatible, None) {
+        let got = acquire(ruby, lock, options.deadline, rb_self.detects(), |wait| {
+            lock.start_exclusive(
+                me,
+                options.purpose,
+                &options.compatible,
+                options.no_wait,
+                wait,
+            )
+        })?;
+        if !got {
+            return Ok(ruby.qnil().as_value());
+        }
+        let result = ruby.yield_value::<_, Value>(());
+        // `ensure`: an error while releasing replaces the block's outcome.
+        rb_self.release_exclusive(ruby, me, &options.after_compatible)?;
+        result
+    }
+
+    fn release_exclusive(
+        &self,
+        ruby: &Ruby,
+        me: ContextId,
+        compatible: &[Purpose],
+    ) -> Result<(), Error> {
+        let lock = &self.lock;
+        match lock.stop_exclusive(me, compatible, None) {
             Err(LockError::WouldBlock) => {}
             other => return other.map_err(|e| lock_error(ruby, e)),
         }
         // The release happened; what waits is Rails' courtesy wait for
         // eligible waiters, which an interrupt may cut short.
         let mut released = false;
-        let result = blocking(ruby, lock, None, rb_self.detects(), |wait| {
+        let result = blocking(ruby, lock, None, self.detects(), |wait| {
             if released {
                 return Ok(());
             }
-            let r = lock.stop_exclusive(me, &compatible, Some(wait));
+            let r = lock.stop_exclusive(me, compatible, Some(wait));
             released = !matches!(r, Err(LockError::InvalidUnlock));
             r
         })?;
@@ -402,6 +435,89 @@ fn caller_location(ruby: &Ruby) -> String {
         .unwrap_or_else(|| "?".into())
 }
 
+/// The keywords of `exclusive`, with Rails' defaults.
+struct ExclusiveOptions {
+    purpose: Purpose,
+    compatible: Vec<Purpose>,
+    after_compatible: Vec<Purpose>,
+    no_wait: bool,
+    deadline: Option<Instant>,
+}
+
+impl ExclusiveOptions {
+    fn parse(ruby: &Ruby, args: &[Value]) -> Result<Self, Error> {
+        let mut options = ExclusiveOptions {
+            purpose: Purpose::Nil,
+            compatible: Vec::new(),
+            after_compatible: Vec::new(),
+            no_wait: false,
+            deadline: None,
+        };
+        let hash = match args {
+            [] => return Ok(options),
+            [hash] => RHash::from_value(*hash).ok_or_else(|| {
+                Error::new(
+                    ruby.exception_arg_error(),
+                    "wrong number of arguments (given 1, expected 0)",
+                )
+            })?,
+            _ => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!(
+                        "wrong number of arguments (given {}, expected 0)",
+                        args.len()
+                    ),
+                ))
+            }
+        };
+        let mut unknown = Vec::new();
+        let mut failure = None;
+        hash.foreach(|key: Value, value: Value| {
+            let name = Symbol::from_value(key).and_then(|k| k.name().ok().map(|n| n.into_owned()));
+            let parsed = match name.as_deref() {
+                Some("purpose") => {
+                    purposes::from_ruby(ruby, value, "purpose").map(|p| options.purpose = p)
+                }
+                Some("compatible") => purposes::list_from_ruby(ruby, value, "compatible")
+                    .map(|c| options.compatible = c),
+                Some("after_compatible") => {
+                    purposes::list_from_ruby(ruby, value, "after_compatible")
+                        .map(|c| options.after_compatible = c)
+                }
+                Some("no_wait") => {
+                    options.no_wait = value.to_bool();
+                    Ok(())
+                }
+                Some("timeout") => deadline(ruby, value).map(|d| options.deadline = d),
+                _ => {
+                    unknown.push(key.inspect());
+                    Ok(())
+                }
+            };
+            if let Err(error) = parsed {
+                failure = Some(error);
+                return Ok(magnus::r_hash::ForEach::Stop);
+            }
+            Ok(magnus::r_hash::ForEach::Continue)
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        if !unknown.is_empty() {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!(
+                    "unknown keyword{} for exclusive: {}",
+                    if unknown.len() > 1 { "s" } else { "" },
+                    unknown.join(", ")
+                ),
+            ));
+        }
+        Ok(options)
+    }
+}
+
 fn options_timeout(ruby: &Ruby, options: Value, method: &str) -> Result<Value, Error> {
     let Some(hash) = RHash::from_value(options) else {
         return Err(Error::new(
@@ -548,6 +664,7 @@ pub(crate) fn init(
         magnus::method!(RbShareLock::stop_sharing, 0),
     )?;
     class.define_method("sharing", magnus::method!(RbShareLock::sharing, -1))?;
+    class.define_method("exclusive", magnus::method!(RbShareLock::exclusive, -1))?;
     class.define_method(
         "__yield_begin",
         magnus::method!(RbShareLock::yield_begin, 3),

@@ -212,7 +212,12 @@ impl ShareLock {
     /// Rails' `start_sharing`. Returns the owner's share count.
     pub fn start_sharing(&self, owner: ContextId, wait: Option<&Wait>) -> Result<u32, LockError> {
         let mut state = self.state.lock();
-        if state.shares(owner) == 0 && state.exclusive != Some(owner) {
+        // Reentrant: nothing to wait for, and nobody's view of the lock changes.
+        if let Some(shares) = state.sharing.get_mut(owner) {
+            *shares += 1;
+            return Ok(*shares);
+        }
+        if state.exclusive != Some(owner) {
             let kind = if state.waiting.contains(owner) {
                 WaitKind::StartSharingNested
             } else {
@@ -225,27 +230,26 @@ impl ShareLock {
                 self.wait_for(&mut state, owner, kind, wait)?;
             }
         }
-        let shares = state.shares(owner) + 1;
-        state.sharing.insert(owner, shares);
+        state.sharing.insert(owner, 1);
         self.republish(&state);
-        Ok(shares)
+        Ok(1)
     }
 
     /// Rails' `stop_sharing`; releasing a share that is not held does nothing,
     /// as in Rails. Returns the shares the owner still holds.
     pub fn stop_sharing(&self, owner: ContextId) -> u32 {
         let mut state = self.state.lock();
-        let shares = state.shares(owner);
-        let left = if shares > 1 {
-            state.sharing.insert(owner, shares - 1);
-            shares - 1
-        } else {
-            state.sharing.remove(owner);
+        if let Some(shares) = state.sharing.get_mut(owner).filter(|n| **n > 1) {
+            *shares -= 1;
+            return *shares;
+        }
+        state.sharing.remove(owner);
+        // Every waiter sleeps in `wait_for`, registered in `sleeping`.
+        if !state.sleeping.is_empty() {
             self.changed.notify_all();
-            0
-        };
-        self.republish(&state);
-        left
+            self.republish(&state);
+        }
+        0
     }
 
     /// The first half of Rails' `yield_shares`: give up the owner's shares so
