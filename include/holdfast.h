@@ -65,6 +65,24 @@ enum holdfast_status
    A bug inside Holdfast was caught at the boundary; the message says where.
    */
   HOLDFAST_PANIC = 7,
+  /*
+   The lock wait would never end (a cycle of waits); nothing was
+   acquired. The message names every party and what each holds and waits for.
+   */
+  HOLDFAST_DEADLOCK = 8,
+  /*
+   The lock wait ran past its timeout; nothing was acquired. The message
+   says who holds what.
+   */
+  HOLDFAST_TIMEOUT = 9,
+  /*
+   Releasing an exclusive lock the context does not hold (Rails' "invalid unlock").
+   */
+  HOLDFAST_NOT_HELD = 10,
+  /*
+   The caller's buffer is too small; the needed size was written.
+   */
+  HOLDFAST_BUFFER_TOO_SMALL = 11,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -86,6 +104,12 @@ typedef struct holdfast_execution holdfast_execution;
  `holdfast_executor_subclass`, released by `holdfast_executor_free`.
  */
 typedef struct holdfast_executor holdfast_executor;
+
+/*
+ Opaque share-lock handle, made by `holdfast_share_lock_new`, released
+ by `holdfast_share_lock_free`.
+ */
+typedef struct holdfast_share_lock holdfast_share_lock;
 
 /*
  A run or complete callback. Return 0 to go on; anything else fails the
@@ -321,6 +345,116 @@ holdfast_status holdfast_executor_wrap(const holdfast_executor *executor,
                                        const char *source,
                                        holdfast_work_fn work,
                                        void *work_userdata);
+
+/*
+ Makes a lock. `name` (NULL for "holdfast_share_lock") appears in error
+ messages; it is copied. Writes the handle to `*out`. Thread-safe.
+
+ # Safety
+ `name` is NULL or a NUL-terminated string; `out` is NULL or writable.
+ */
+holdfast_status holdfast_share_lock_new(const char *name, holdfast_share_lock **out);
+
+/*
+ Releases a lock handle; NULL is a no-op. Threads still inside a call on
+ the lock keep it alive until they return.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_share_lock_free(holdfast_share_lock *lock);
+
+/*
+ With `detect` false, a wait that would close a cycle blocks forever, as
+ Rails' lock does, instead of failing with `HOLDFAST_DEADLOCK` (default:
+ true). Thread-safe.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_share_lock_set_detect_deadlocks(const holdfast_share_lock *lock,
+                                                         bool detect);
+
+/*
+ Takes a share for `context` (Rails' `start_sharing`): reentrant; an
+ outermost share waits for the exclusive holder and for pending upgrades.
+ `timeout_ms` < 0 waits forever. On success writes the context's share
+ count to `*out_shares` (may be NULL). Errors: `HOLDFAST_TIMEOUT`,
+ `HOLDFAST_DEADLOCK` (nothing acquired; the message explains), bad handle.
+ Thread-safe; blocks the calling thread while it waits.
+
+ # Safety
+ `out_shares` is NULL or writable.
+ */
+holdfast_status holdfast_share_lock_start_sharing(const holdfast_share_lock *lock,
+                                                  uint64_t context,
+                                                  int64_t timeout_ms,
+                                                  uint32_t *out_shares);
+
+/*
+ Releases one share of `context` (Rails' `stop_sharing`); releasing a
+ share that is not held does nothing, as in Rails. Writes the shares
+ still held to `*out_left` (may be NULL). Never blocks.
+
+ # Safety
+ `out_left` is NULL or writable.
+ */
+holdfast_status holdfast_share_lock_stop_sharing(const holdfast_share_lock *lock,
+                                                 uint64_t context,
+                                                 uint32_t *out_left);
+
+/*
+ Takes the exclusive lock for `context` (Rails' `start_exclusive`):
+ reentrant; upgrades the context's shares; while waiting, yields them to
+ exclusive attempts whose purpose is in `compatible`. `purpose` may be
+ NULL (none); `compatible` is an array of `compatible_len` names (NULL
+ when 0). With `no_wait`, a busy lock writes false to `*out_acquired`
+ instead of waiting. `timeout_ms` < 0 waits forever. Errors:
+ `HOLDFAST_TIMEOUT`, `HOLDFAST_DEADLOCK` (nothing acquired, shares kept).
+
+ # Safety
+ Strings are NUL-terminated; `compatible` holds `compatible_len`
+ pointers; `out_acquired` is NULL or writable.
+ */
+holdfast_status holdfast_share_lock_start_exclusive(const holdfast_share_lock *lock,
+                                                    uint64_t context,
+                                                    const char *purpose,
+                                                    const char *const *compatible,
+                                                    size_t compatible_len,
+                                                    bool no_wait,
+                                                    int64_t timeout_ms,
+                                                    bool *out_acquired);
+
+/*
+ Releases one level of the exclusive lock (Rails' `stop_exclusive`). When
+ the last level goes and compatible waiters are eligible, waits until they
+ have had the lock, as Rails does. Error: `HOLDFAST_NOT_HELD` if `context`
+ does not hold it.
+
+ # Safety
+ `compatible` holds `compatible_len` NUL-terminated strings (NULL when 0).
+ */
+holdfast_status holdfast_share_lock_stop_exclusive(const holdfast_share_lock *lock,
+                                                   uint64_t context,
+                                                   const char *const *compatible,
+                                                   size_t compatible_len);
+
+/*
+ Writes the lock's state as JSON (an array with one object per context:
+ `context`, `sharing`, `exclusive`, `exclusive_purpose`, `waiting`,
+ `purpose`, `compatible`, `sleeper`, `waited_seconds`) into `buf`,
+ NUL-terminated, and its length (without the NUL) into `*out_len`. If
+ `len` is too small, writes nothing into `buf`, sets `*out_len` to the
+ length needed and returns `HOLDFAST_BUFFER_TOO_SMALL`. Does not stop the
+ lock beyond a copy of its state. Thread-safe.
+
+ # Safety
+ `buf` is NULL (with `len` 0) or `len` writable bytes; `out_len` writable.
+ */
+holdfast_status holdfast_share_lock_snapshot_json(const holdfast_share_lock *lock,
+                                                  char *buf,
+                                                  size_t len,
+                                                  size_t *out_len);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -23,6 +23,16 @@ pub enum holdfast_status {
     HOLDFAST_ALREADY_COMPLETED = 6,
     /// A bug inside Holdfast was caught at the boundary; the message says where.
     HOLDFAST_PANIC = 7,
+    /// The lock wait would never end (a cycle of waits); nothing was
+    /// acquired. The message names every party and what each holds and waits for.
+    HOLDFAST_DEADLOCK = 8,
+    /// The lock wait ran past its timeout; nothing was acquired. The message
+    /// says who holds what.
+    HOLDFAST_TIMEOUT = 9,
+    /// Releasing an exclusive lock the context does not hold (Rails' "invalid unlock").
+    HOLDFAST_NOT_HELD = 10,
+    /// The caller's buffer is too small; the needed size was written.
+    HOLDFAST_BUFFER_TOO_SMALL = 11,
 }
 
 /// An error on its way out through the boundary.
@@ -98,6 +108,10 @@ pub extern "C" fn holdfast_status_name(status: u32) -> *const c_char {
         5 => c"HOLDFAST_WORK_FAILED",
         6 => c"HOLDFAST_ALREADY_COMPLETED",
         7 => c"HOLDFAST_PANIC",
+        8 => c"HOLDFAST_DEADLOCK",
+        9 => c"HOLDFAST_TIMEOUT",
+        10 => c"HOLDFAST_NOT_HELD",
+        11 => c"HOLDFAST_BUFFER_TOO_SMALL",
         _ => c"HOLDFAST_UNKNOWN_STATUS",
     };
     name.as_ptr()

@@ -11,10 +11,12 @@ use parking_lot::Mutex;
 
 use crate::error::{holdfast_status, Failure};
 use crate::executor::{CExecution, CExecutor};
+use holdfast::ShareLock;
 
 pub(crate) enum Handle {
     Executor(Arc<CExecutor>),
     Execution(Arc<CExecution>),
+    ShareLock(Arc<ShareLock>),
 }
 
 impl Handle {
@@ -22,6 +24,7 @@ impl Handle {
         match self {
             Handle::Executor(_) => "holdfast_executor",
             Handle::Execution(_) => "holdfast_execution",
+            Handle::ShareLock(_) => "holdfast_share_lock",
         }
     }
 }
@@ -54,6 +57,7 @@ fn lookup(id: usize, wanted: &'static str) -> Result<Handle, Failure> {
         Some(handle) => Ok(match handle {
             Handle::Executor(e) => Handle::Executor(Arc::clone(e)),
             Handle::Execution(e) => Handle::Execution(Arc::clone(e)),
+            Handle::ShareLock(l) => Handle::ShareLock(Arc::clone(l)),
         }),
     }
 }
@@ -69,6 +73,13 @@ pub(crate) fn executor(id: usize) -> Result<Arc<CExecutor>, Failure> {
     match lookup(id, "holdfast_executor")? {
         Handle::Executor(e) => Ok(e),
         other => Err(wrong_type(id, &other, "holdfast_executor")),
+    }
+}
+
+pub(crate) fn share_lock(id: usize) -> Result<Arc<ShareLock>, Failure> {
+    match lookup(id, "holdfast_share_lock")? {
+        Handle::ShareLock(l) => Ok(l),
+        other => Err(wrong_type(id, &other, "holdfast_share_lock")),
     }
 }
 

@@ -8,6 +8,8 @@ mod error;
 mod executor;
 mod handles;
 mod panic;
+mod share_lock;
 
 pub use error::{holdfast_last_error_message, holdfast_status, holdfast_status_name};
 pub use executor::*;
+pub use share_lock::*;
