@@ -17,6 +17,7 @@ require_relative "holdfast/executor"
 require_relative "holdfast/wrapped_pool"
 require_relative "holdfast/share_lock"
 require_relative "holdfast/interlock"
+require_relative "holdfast/lock_dump"
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.

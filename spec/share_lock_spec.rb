@@ -233,3 +233,41 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
     end
   end
 end
+
+RSpec.describe "Holdfast.dump_locks" do
+  it "prints who holds and who waits, for every busy lock" do
+    lock = Holdfast::ShareLock.new(name: "dump spec lock")
+    inside = Queue.new
+    release = Queue.new
+    holder = Thread.new do
+      Thread.current.name = "dump holder"
+      lock.sharing { inside << true; pop_within(release) }
+    end
+    pop_within(inside)
+    waiter = Thread.new { Thread.current.name = "dump waiter"; lock.exclusive {} }
+    until_sleeping(lock, waiter, :start_exclusive)
+    out = StringIO.new
+    expect(Holdfast.dump_locks(out)).to be >= 1
+    expect(out.string).to include("dump spec lock:", 'thread "dump holder"', "holds share ×1",
+                                  'thread "dump waiter"', "sleeping in start_exclusive for")
+    release << true
+    [holder, waiter].each { |t| join_within(t) }
+  end
+
+  it "is bound to a signal by trap_dump, chaining the previous handler" do
+    script = <<~RUBY
+      $LOAD_PATH.unshift(#{File.expand_path("../lib", __dir__).inspect})
+      require "holdfast"
+      $stderr.reopen($stdout)
+      chained = Queue.new
+      Signal.trap("USR2") { chained << :previous_handler_ran }
+      Holdfast.trap_dump("USR2")
+      lock = Holdfast::ShareLock.new(name: "trapped lock")
+      lock.start_sharing
+      Process.kill("USR2", Process.pid)
+      puts chained.pop
+    RUBY
+    output = IO.popen([RbConfig.ruby, "-e", script], &:read)
+    expect(output).to include("trapped lock:", "holds share ×1", "previous_handler_ran")
+  end
+end

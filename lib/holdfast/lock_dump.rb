@@ -1,0 +1,58 @@
+# frozen_string_literal: true
+
+module Holdfast
+  # Every Holdfast::ShareLock in the process, for Holdfast.dump_locks.
+  LOCKS = ObjectSpace::WeakMap.new
+  private_constant :LOCKS
+
+  class << self
+    # Writes the state of every lock that someone holds or waits for: who
+    # holds a share or the exclusive lock, who waits for what and for how
+    # long. Reads copies of the locks' states; never stops them.
+    def dump_locks(io = $stderr)
+      busy = LOCKS.keys.map { |lock| [lock, lock.snapshot] }.reject { |_, snapshot| snapshot.empty? }
+      io.puts "Holdfast locks at #{Time.now.utc}: #{busy.empty? ? "none held or awaited" : "#{busy.size} busy"}"
+      busy.each do |lock, snapshot|
+        io.puts "  #{lock.name}:"
+        snapshot.each { |entry| io.puts "    #{describe(entry)}" }
+      end
+      io.flush if io.respond_to?(:flush)
+      busy.size
+    end
+
+    # Makes +signal+ (e.g. "TTIN": `kill -TTIN <pid>`) dump the locks to
+    # $stderr, then run whatever handler the signal had before.
+    def trap_dump(signal = "TTIN")
+      previous = Signal.trap(signal) do |signo|
+        # Trap handlers cannot take Ruby mutexes; the dump runs on a thread.
+        Thread.new { dump_locks }.join
+        previous.call(signo) if previous.respond_to?(:call)
+      end
+      signal
+    end
+
+    private
+
+    def describe(entry)
+      holds = []
+      holds << "share ×#{entry["sharing"]}" if entry["sharing"].positive?
+      holds << "exclusive (purpose #{entry["exclusive_purpose"]})" if entry["exclusive"]
+      parts = ["#{entry["name"] || entry["owner"]}: #{holds.empty? ? "holds nothing" : "holds #{holds.join(" and ")}"}"]
+      if entry["waiting"]
+        parts << "yielded its shares (purpose #{entry["purpose"] || "nil"}, compatible [#{entry["compatible"].join(", ")}])"
+      end
+      parts << format("sleeping in %s for %.2fs", entry["sleeper"], entry["waited_seconds"]) if entry["sleeper"]
+      parts.join("; ")
+    end
+  end
+
+  class ShareLock
+    alias __holdfast_initialize initialize
+    private :__holdfast_initialize
+
+    def initialize(...)
+      __holdfast_initialize(...)
+      LOCKS[self] = true
+    end
+  end
+end
