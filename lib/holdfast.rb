@@ -18,6 +18,7 @@ require_relative "holdfast/wrapped_pool"
 require_relative "holdfast/share_lock"
 require_relative "holdfast/interlock"
 require_relative "holdfast/lock_dump"
+require_relative "holdfast/long_wait"
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.

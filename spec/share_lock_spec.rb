@@ -1,6 +1,8 @@
 # frozen_string_literal: true
 
 require "json"
+require "logger"
+require "stringio"
 
 RSpec.describe Holdfast::ShareLock, :gc_stress do
   let(:lock) { described_class.new(name: "spec lock") }
@@ -269,5 +271,59 @@ RSpec.describe "Holdfast.dump_locks" do
     RUBY
     output = IO.popen([RbConfig.ruby, "-e", script], &:read)
     expect(output).to include("trapped lock:", "holds share ×1", "previous_handler_ran")
+  end
+end
+
+RSpec.describe "Holdfast.lock_wait_threshold" do
+  around do |example|
+    Holdfast.lock_wait_threshold = 0.02
+    example.run
+  ensure
+    Holdfast.lock_wait_threshold = nil
+  end
+
+  let(:lock) { Holdfast::ShareLock.new(name: "slow lock") }
+
+  it "reports a wait once it lasts that long, as an event and a log line, while it keeps waiting" do
+    events = Queue.new
+    subscription = ActiveSupport::Notifications.subscribe("long_wait.holdfast") do |*, payload|
+      events << payload
+    end
+    logged = StringIO.new
+    Holdfast.logger = Logger.new(logged)
+    inside = Queue.new
+    release = Queue.new
+    holder = Thread.new do
+      Thread.current.name = "slow holder"
+      lock.sharing { inside << true; pop_within(release) }
+    end
+    pop_within(inside)
+    waiter = Thread.new { lock.exclusive { :finally } }
+    payload = pop_within(events)
+    expect(payload).to include(lock: "slow lock")
+    expect(payload[:waited]).to be >= 0.02
+    expect(payload[:message]).to include('thread "slow holder"')
+    expect(waiter).to be_alive
+    release << true
+    expect(join_within(waiter).value).to eq(:finally)
+    expect(events).to be_empty
+    expect(logged.string).to include("Holdfast: waited 0.0", "for slow lock so far")
+  ensure
+    ActiveSupport::Notifications.unsubscribe(subscription)
+    Holdfast.logger = nil
+  end
+
+  it "still ends the wait on Thread#kill" do
+    lock.start_exclusive
+    waiter = Thread.new { lock.sharing {} }
+    until_sleeping(lock, waiter, :start_sharing)
+    waiter.kill
+    join_within(waiter)
+    lock.stop_exclusive
+    expect(raw_state_of(lock)).to eq({})
+  end
+
+  it "rejects a threshold that is not a positive number" do
+    expect { Holdfast.lock_wait_threshold = 0 }.to raise_error(ArgumentError, /positive number of seconds/)
   end
 end

@@ -399,6 +399,37 @@ fn a_wait_ends_when_its_poll_says_so() {
 }
 
 #[test]
+fn a_long_wait_is_reported_once_with_who_blocks_it_and_goes_on_waiting() {
+    use std::sync::Mutex;
+    let [a, b] = owners::<2>();
+    let lock = Arc::new(ShareLock::new("slow"));
+    lock.start_sharing(a, None).unwrap();
+    let (reported_tx, reported_rx) = mpsc::channel::<String>();
+    let reported_tx = Mutex::new(reported_tx);
+    let l = Arc::clone(&lock);
+    let waiter = spawn(move || {
+        let report = |d: &Diagnostic| {
+            let _ = reported_tx.lock().unwrap().send(d.render(&name));
+        };
+        let wait = Wait {
+            long_wait: Some((Duration::from_millis(20), &report)),
+            ..Wait::default()
+        };
+        l.start_exclusive(b, Purpose::Nil, &[], false, Some(&wait))
+    });
+    let text = reported_rx.recv_timeout(BOUND).unwrap();
+    assert!(text.contains(&format!("blocked by {}", name(a))), "{text}");
+    assert!(
+        waiter.recv_timeout(Duration::from_millis(100)).is_err(),
+        "still waiting after the report"
+    );
+    lock.stop_sharing(a);
+    assert!(waiter.recv_timeout(BOUND).unwrap().unwrap());
+    assert!(reported_rx.try_recv().is_err(), "reported once");
+    lock.stop_exclusive(b, &[], None).unwrap();
+}
+
+#[test]
 fn a_timeout_says_who_blocks_and_leaves_the_lock_as_it_was() {
     let [a, b] = owners::<2>();
     let lock = ShareLock::new("test");

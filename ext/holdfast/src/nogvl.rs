@@ -34,6 +34,30 @@ unsafe extern "C" fn unblock<U: Fn()>(data: *mut c_void) {
     let _ = catch_unwind(AssertUnwindSafe(unblock));
 }
 
+unsafe extern "C" fn run_with_gvl<F: FnOnce()>(data: *mut c_void) -> *mut c_void {
+    // SAFETY: `data` is the `Option<F>` that `with_gvl` passed, alive for the call.
+    let slot = unsafe { &mut *data.cast::<Option<F>>() };
+    if let Some(body) = slot.take() {
+        // A panic must not unwind through Ruby's frames; the caller's
+        // blocking section goes on either way.
+        let _ = catch_unwind(AssertUnwindSafe(body));
+    }
+    std::ptr::null_mut()
+}
+
+/// From inside a `without_gvl` section: runs `body` holding the GVL again.
+/// `body` must not raise through this frame (use magnus' protected calls).
+pub(crate) fn with_gvl<F: FnOnce()>(body: F) {
+    let mut slot = Some(body);
+    // SAFETY: called on a Ruby thread inside `without_gvl`; `slot` outlives the call.
+    unsafe {
+        rb_sys::rb_thread_call_with_gvl(
+            Some(run_with_gvl::<F>),
+            (&mut slot as *mut Option<F>).cast(),
+        );
+    }
+}
+
 /// Runs `body` with the GVL released. Returns `None` when Ruby had an
 /// interrupt pending and did not run `body` at all; the caller should call
 /// `thread_check_ints` (and try again if that raises nothing).

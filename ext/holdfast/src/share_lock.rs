@@ -66,11 +66,17 @@ pub(crate) fn blocking<R>(
     let thread = ruby.thread_current().as_raw();
     // SAFETY: reads the interrupt flags of this live thread; no GVL needed.
     let poll = move || unsafe { rb_sys::rb_thread_interrupted(thread) != 0 };
+    let lock_name = lock.name();
+    let report = move |diagnostic: &Diagnostic| {
+        nogvl::with_gvl(|| report_long_wait(&lock_name, diagnostic));
+    };
+    let threshold = long_wait_threshold();
     loop {
         let flag = AtomicBool::new(false);
         let wait = Wait {
             interrupt: Some(&flag),
             poll: Some(&poll),
+            long_wait: threshold.map(|t| (t, &report as &(dyn Fn(&Diagnostic) + Sync))),
             deadline,
             tolerate_deadlocks: !detect_deadlocks,
         };
@@ -80,6 +86,56 @@ pub(crate) fn blocking<R>(
             Some(result) => return Ok(result),
         }
     }
+}
+
+/// `Holdfast.lock_wait_threshold` in nanoseconds; 0 when off.
+static LONG_WAIT_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn long_wait_threshold() -> Option<Duration> {
+    match LONG_WAIT_NANOS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        nanos => Some(Duration::from_nanos(nanos)),
+    }
+}
+
+fn set_long_wait_threshold(ruby: &Ruby, seconds: Value) -> Result<Value, Error> {
+    let nanos = if seconds.is_nil() {
+        0
+    } else {
+        let s = f64::try_convert(seconds)?;
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!("lock_wait_threshold must be a positive number of seconds (or nil to turn it off), got {}", seconds.inspect()),
+            ));
+        }
+        (s * 1e9) as u64
+    };
+    LONG_WAIT_NANOS.store(nanos, std::sync::atomic::Ordering::Relaxed);
+    Ok(seconds)
+}
+
+fn get_long_wait_threshold() -> Option<f64> {
+    long_wait_threshold().map(|d| d.as_secs_f64())
+}
+
+/// With the GVL held again, from inside a wait: hands the diagnostic to
+/// `Holdfast.__long_lock_wait`, which instruments and logs it.
+fn report_long_wait(lock: &str, diagnostic: &Diagnostic) {
+    let Ok(ruby) = Ruby::get() else { return };
+    let waited = diagnostic
+        .parties
+        .first()
+        .and_then(|p| p.waits.first())
+        .map_or(0.0, |w| w.waited.as_secs_f64());
+    let message = render(&ruby, diagnostic);
+    let Ok(holdfast) = ruby
+        .class_object()
+        .const_get::<_, magnus::RModule>("Holdfast")
+    else {
+        return;
+    };
+    let _: Result<Value, Error> = holdfast.funcall("__long_lock_wait", (lock, waited, message));
 }
 
 /// Tries `op` without waiting, then as a blocking section if it must wait.
@@ -635,6 +691,14 @@ pub(crate) fn init(
     hook.undef_default_alloc_func();
     hook.define_method("run", magnus::method!(SharingHook::run, 0))?;
     hook.define_method("complete", magnus::method!(SharingHook::complete, 1))?;
+    holdfast.define_singleton_method(
+        "lock_wait_threshold",
+        magnus::function!(get_long_wait_threshold, 0),
+    )?;
+    holdfast.define_singleton_method(
+        "lock_wait_threshold=",
+        magnus::function!(set_long_wait_threshold, 1),
+    )?;
     let class = holdfast.define_class("ShareLock", ruby.class_object())?;
     class.define_alloc_func::<RbShareLock>();
     class.define_method("name", magnus::method!(RbShareLock::name, 0))?;

@@ -40,6 +40,9 @@ pub struct Wait<'a> {
     pub poll: Option<&'a (dyn Fn() -> bool + Sync)>,
     /// Give up with [`LockError::Timeout`] at this instant.
     pub deadline: Option<Instant>,
+    /// Once the wait has lasted this long, call the function (once, with the
+    /// lock's mutex released) with who blocks it: for "long wait" events.
+    pub long_wait: Option<(Duration, &'a (dyn Fn(&Diagnostic) + Sync))>,
     /// Wait even when the wait closes a cycle (Rails' behaviour: hang),
     /// instead of failing with [`LockError::Deadlock`]. The wait is still
     /// published, so other waiters' cycles through it are found.
@@ -394,6 +397,7 @@ impl ShareLock {
         let ensure = Wait {
             interrupt: wait.interrupt,
             poll: None,
+            long_wait: wait.long_wait,
             deadline: None,
             tolerate_deadlocks: wait.tolerate_deadlocks,
         };
@@ -422,11 +426,13 @@ impl ShareLock {
         if !state.must_wait(owner, &kind) {
             return Ok(());
         }
+        let since = Instant::now();
+        let mut long_wait = wait.long_wait;
         state.sleeping.insert(
             owner,
             Sleep {
                 kind: kind.clone(),
-                since: Instant::now(),
+                since,
             },
         );
         let mut cycle = graph::publish_and_check(self.id, &self.name(), state, owner);
@@ -441,7 +447,23 @@ impl ShareLock {
                 break Err(LockError::Interrupted);
             }
             let now = Instant::now();
+            if let Some((threshold, report)) = long_wait {
+                if now.duration_since(since) >= threshold {
+                    long_wait = None;
+                    let diagnostic = graph::describe(owner);
+                    // The report may run arbitrary code (Ruby, a logger):
+                    // never under this lock's mutex.
+                    MutexGuard::unlocked(state, || report(&diagnostic));
+                    if !state.must_wait(owner, &kind) {
+                        break Ok(());
+                    }
+                    continue;
+                }
+            }
             let mut until = now + RECHECK;
+            if let Some((threshold, _)) = long_wait {
+                until = until.min(since + threshold);
+            }
             if let Some(deadline) = wait.deadline {
                 if now >= deadline {
                     break Err(LockError::Timeout(graph::describe(owner)));
