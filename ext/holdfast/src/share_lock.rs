@@ -19,7 +19,7 @@ use magnus::{
 };
 use parking_lot::Mutex;
 
-use holdfast::share_lock::{Diagnostic, OwnerState, Yielded};
+use holdfast::share_lock::{Diagnostic, LongWaitReport, OwnerState, Yielded};
 use holdfast::{ContextId, LockError, Purpose, ShareLock, Wait};
 
 use crate::{context, errors, nogvl, purposes};
@@ -76,7 +76,7 @@ pub(crate) fn blocking<R>(
         let wait = Wait {
             interrupt: Some(&flag),
             poll: Some(&poll),
-            long_wait: threshold.map(|t| (t, &report as &(dyn Fn(&Diagnostic) + Sync))),
+            long_wait: threshold.map(|t| (t, &report as &LongWaitReport)),
             deadline,
             tolerate_deadlocks: !detect_deadlocks,
         };
