@@ -76,7 +76,7 @@ pub(crate) fn blocking<R>(
         let wait = Wait {
             interrupt: Some(&flag),
             poll: Some(&poll),
-            long_wait: threshold.map(|t| (t, &report as &LongWaitReport)),
+            long_wait: threshold.map(|t| (t, &report as &LongWaitReport<'_>)),
             deadline,
             tolerate_deadlocks: !detect_deadlocks,
         };

@@ -28,7 +28,7 @@ use crate::context::ContextId;
 use state::{Sleep, State};
 
 /// Told once about a wait that has lasted [`Wait::long_wait`]'s threshold.
-pub type LongWaitReport = dyn Fn(&Diagnostic) + Sync;
+pub type LongWaitReport<'a> = dyn Fn(&Diagnostic) + Sync + 'a;
 
 /// How a blocking operation may wait.
 #[derive(Default)]
@@ -45,7 +45,7 @@ pub struct Wait<'a> {
     pub deadline: Option<Instant>,
     /// Once the wait has lasted this long, call the function (once, with the
     /// lock's mutex released) with who blocks it: for "long wait" events.
-    pub long_wait: Option<(Duration, &'a LongWaitReport)>,
+    pub long_wait: Option<(Duration, &'a LongWaitReport<'a>)>,
     /// Wait even when the wait closes a cycle (Rails' behaviour: hang),
     /// instead of failing with [`LockError::Deadlock`]. The wait is still
     /// published, so other waiters' cycles through it are found.
