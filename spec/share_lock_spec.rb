@@ -174,6 +174,36 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
       end
     end
 
+    it "ends the wait to get yielded shares back (yield_shares' ensure), 1000 times, giving the shares up" do
+      rounds = Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000"))
+      rounds.times do |i|
+        in_yield = Queue.new
+        leave_yield = Queue.new
+        waiter = Thread.new do
+          lock.sharing do
+            lock.yield_shares(compatible: [:x]) { in_yield << true; pop_within(leave_yield) }
+            :restored
+          end
+        rescue IOError, Timeout::Error => e
+          e
+        end
+        pop_within(in_yield)
+        lock.start_exclusive(purpose: :x) # allowed in: the waiter yielded to :x
+        leave_yield << true
+        until_sleeping(lock, waiter, :yield_shares)
+        case i % 3
+        when 0 then waiter.kill
+        when 1 then waiter.raise(IOError, "interrupted #{i}")
+        else waiter.raise(Timeout::Error, "simulated Timeout #{i}")
+        end
+        outcome = join_within(waiter).value
+        expect(outcome).to be_a(IOError).or(be_a(Timeout::Error)).or(be_nil)
+        lock.stop_exclusive
+        expect(raw_state_of(lock)).to eq({}), "round #{i}: #{raw_state_of(lock).inspect}"
+      end
+      expect(lock.exclusive { lock.sharing { :still_usable } }).to eq(:still_usable)
+    end
+
     it "ends a wait on Ctrl-C in the main thread of another process" do
       script = <<~RUBY
         $LOAD_PATH.unshift(#{File.expand_path("../lib", __dir__).inspect})
