@@ -20,7 +20,7 @@ use holdfast::{
 use crate::callable::{Callable, Callback};
 use std::sync::Arc;
 
-use crate::{context, errors, ids, share_lock};
+use crate::{context, errors, ids, keywords, share_lock};
 
 pub(crate) struct Rb;
 
@@ -397,40 +397,17 @@ fn wrap(ruby: &Ruby, class: RClass, args: &[Value]) -> Result<Value, Error> {
 }
 
 fn wrap_source(ruby: &Ruby, args: &[Value]) -> Result<Option<Value>, Error> {
-    match args {
-        [] => Ok(None),
-        [options] if magnus::RHash::from_value(*options).is_some() => {
-            let options = magnus::RHash::try_convert(*options)?;
-            let mut source = None;
-            let mut unknown = Vec::new();
-            options.foreach(|key: Value, value: Value| {
-                if Symbol::from_value(key).is_some_and(|k| k.name().is_ok_and(|n| n == "source")) {
-                    source = Some(value);
-                } else {
-                    unknown.push(key.inspect());
-                }
-                Ok(magnus::r_hash::ForEach::Continue)
-            })?;
-            if !unknown.is_empty() {
-                return Err(Error::new(
-                    ruby.exception_arg_error(),
-                    format!(
-                        "unknown keyword{}: {}",
-                        if unknown.len() > 1 { "s" } else { "" },
-                        unknown.join(", ")
-                    ),
-                ));
+    let mut source = None;
+    keywords::parse(ruby, args, |name, value| {
+        Ok(match name {
+            "source" => {
+                source = Some(value);
+                true
             }
-            Ok(source)
-        }
-        _ => Err(Error::new(
-            ruby.exception_arg_error(),
-            format!(
-                "wrong number of arguments (given {}, expected 0)",
-                args.len()
-            ),
-        )),
-    }
+            _ => false,
+        })
+    })?;
+    Ok(source)
 }
 
 fn is_active(ruby: &Ruby, class: RClass) -> Result<bool, Error> {

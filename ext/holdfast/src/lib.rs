@@ -6,6 +6,7 @@ mod context;
 mod errors;
 mod executor;
 mod ids;
+mod keywords;
 mod nogvl;
 mod purposes;
 mod share_lock;

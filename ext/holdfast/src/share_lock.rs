@@ -15,14 +15,14 @@ use magnus::{
     rb_sys::{AsRawValue, FromRawValue},
     typed_data::Obj,
     value::ReprValue,
-    DataTypeFunctions, Error, RHash, Ruby, Symbol, TypedData, Value,
+    DataTypeFunctions, Error, RHash, Ruby, TypedData, Value,
 };
 use parking_lot::Mutex;
 
 use holdfast::share_lock::{Diagnostic, LongWaitReport, OwnerState, Yielded};
 use holdfast::{ContextId, LockError, Purpose, ShareLock, Wait};
 
-use crate::{context, errors, nogvl, purposes};
+use crate::{context, errors, keywords, nogvl, purposes};
 
 #[derive(TypedData)]
 #[magnus(class = "Holdfast::ShareLock", free_immediately, mark)]
@@ -348,19 +348,16 @@ impl RbShareLock {
 
     /// `sharing(timeout: nil) { ... }`, native so the common case costs one call.
     fn sharing(ruby: &Ruby, rb_self: &Self, args: &[Value]) -> Result<Value, Error> {
-        let timeout = match args {
-            [] => ruby.qnil().as_value(),
-            [options] => options_timeout(ruby, *options, "sharing")?,
-            _ => {
-                return Err(Error::new(
-                    ruby.exception_arg_error(),
-                    format!(
-                        "wrong number of arguments (given {}, expected 0)",
-                        args.len()
-                    ),
-                ))
-            }
-        };
+        let mut timeout = ruby.qnil().as_value();
+        keywords::parse(ruby, args, |name, value| {
+            Ok(match name {
+                "timeout" => {
+                    timeout = value;
+                    true
+                }
+                _ => false,
+            })
+        })?;
         let deadline = deadline(ruby, timeout)?;
         let me = owner(ruby);
         let lock = &rb_self.lock;
@@ -509,99 +506,24 @@ impl ExclusiveOptions {
             no_wait: false,
             deadline: None,
         };
-        let hash = match args {
-            [] => return Ok(options),
-            [hash] => RHash::from_value(*hash).ok_or_else(|| {
-                Error::new(
-                    ruby.exception_arg_error(),
-                    "wrong number of arguments (given 1, expected 0)",
-                )
-            })?,
-            _ => {
-                return Err(Error::new(
-                    ruby.exception_arg_error(),
-                    format!(
-                        "wrong number of arguments (given {}, expected 0)",
-                        args.len()
-                    ),
-                ))
+        keywords::parse(ruby, args, |name, value| {
+            match name {
+                "purpose" => options.purpose = purposes::from_ruby(ruby, value, "purpose")?,
+                "compatible" => {
+                    options.compatible = purposes::list_from_ruby(ruby, value, "compatible")?
+                }
+                "after_compatible" => {
+                    options.after_compatible =
+                        purposes::list_from_ruby(ruby, value, "after_compatible")?
+                }
+                "no_wait" => options.no_wait = value.to_bool(),
+                "timeout" => options.deadline = deadline(ruby, value)?,
+                _ => return Ok(false),
             }
-        };
-        let mut unknown = Vec::new();
-        let mut failure = None;
-        hash.foreach(|key: Value, value: Value| {
-            let name = Symbol::from_value(key).and_then(|k| k.name().ok().map(|n| n.into_owned()));
-            let parsed = match name.as_deref() {
-                Some("purpose") => {
-                    purposes::from_ruby(ruby, value, "purpose").map(|p| options.purpose = p)
-                }
-                Some("compatible") => purposes::list_from_ruby(ruby, value, "compatible")
-                    .map(|c| options.compatible = c),
-                Some("after_compatible") => {
-                    purposes::list_from_ruby(ruby, value, "after_compatible")
-                        .map(|c| options.after_compatible = c)
-                }
-                Some("no_wait") => {
-                    options.no_wait = value.to_bool();
-                    Ok(())
-                }
-                Some("timeout") => deadline(ruby, value).map(|d| options.deadline = d),
-                _ => {
-                    unknown.push(key.inspect());
-                    Ok(())
-                }
-            };
-            if let Err(error) = parsed {
-                failure = Some(error);
-                return Ok(magnus::r_hash::ForEach::Stop);
-            }
-            Ok(magnus::r_hash::ForEach::Continue)
+            Ok(true)
         })?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        if !unknown.is_empty() {
-            return Err(Error::new(
-                ruby.exception_arg_error(),
-                format!(
-                    "unknown keyword{} for exclusive: {}",
-                    if unknown.len() > 1 { "s" } else { "" },
-                    unknown.join(", ")
-                ),
-            ));
-        }
         Ok(options)
     }
-}
-
-fn options_timeout(ruby: &Ruby, options: Value, method: &str) -> Result<Value, Error> {
-    let Some(hash) = RHash::from_value(options) else {
-        return Err(Error::new(
-            ruby.exception_arg_error(),
-            "wrong number of arguments (given 1, expected 0)",
-        ));
-    };
-    let mut timeout = ruby.qnil().as_value();
-    let mut unknown = Vec::new();
-    hash.foreach(|key: Value, value: Value| {
-        if Symbol::from_value(key).is_some_and(|k| k.name().is_ok_and(|n| n == "timeout")) {
-            timeout = value;
-        } else {
-            unknown.push(key.inspect());
-        }
-        Ok(magnus::r_hash::ForEach::Continue)
-    })?;
-    if !unknown.is_empty() {
-        return Err(Error::new(
-            ruby.exception_arg_error(),
-            format!(
-                "unknown keyword{} for {method}: {}",
-                if unknown.len() > 1 { "s" } else { "" },
-                unknown.join(", ")
-            ),
-        ));
-    }
-    Ok(timeout)
 }
 
 fn snapshot_entry(
