@@ -3,21 +3,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include <holdfast.h>
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (cond) {                                                                \
-      passed++;                                                                \
-    } else {                                                                   \
-      failed++;                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
 
 #define CHECK_STATUS(call, expected) CHECK((call) == (expected))
 
@@ -289,6 +280,5 @@ int main(void) {
   test_subclass_receives_parent_callbacks();
   test_bad_handles_and_arguments();
   test_contexts_on_threads_are_independent();
-  printf("executor: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return report("executor");
 }

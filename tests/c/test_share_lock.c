@@ -5,22 +5,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include <holdfast.h>
 
+#include "check.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
-static int passed, failed;
-
-#define CHECK(cond)                                                            \
-  do {                                                                         \
-    if (cond) {                                                                \
-      passed++;                                                                \
-    } else {                                                                   \
-      failed++;                                                                \
-      fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-    }                                                                          \
-  } while (0)
 
 static char message[2048];
 static const char *last_error(void) {
@@ -224,6 +215,5 @@ int main(void) {
   test_incompatible_upgrades_deadlock_and_compatible_ones_do_not();
   test_new_shares_wait_behind_an_upgrade();
   test_bad_arguments();
-  printf("share_lock: %d passed, %d failed\n", passed, failed);
-  return failed ? 1 : 0;
+  return report("share_lock");
 }
