@@ -10,11 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use magnus::{
-    gc::Marker,
-    prelude::*,
-    rb_sys::{AsRawValue, FromRawValue},
-    typed_data::Obj,
-    value::ReprValue,
+    gc::Marker, prelude::*, rb_sys::AsRawValue, typed_data::Obj, value::ReprValue,
     DataTypeFunctions, Error, RHash, Ruby, TypedData, Value,
 };
 use parking_lot::Mutex;
@@ -419,11 +415,27 @@ impl RbShareLock {
     /// Rails' `raw_state` data: `{ thread => { thread:, sharing:, exclusive:,
     /// purpose:, compatible:, waiting:, sleeper: } }`.
     fn raw_state(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        // Owners come back from their ids as objects. One may leave the lock
+        // (and die) while this allocates, so the owners still present are
+        // pinned into an array allocated beforehand, under the lock's mutex,
+        // without allocating (a GC then would wait for that mutex forever).
+        let room = rb_self.lock.snapshot().len() + 8;
+        let pinned = ruby.ary_new_capa(room);
+        let mut placed = 0;
+        let states = rb_self.lock.snapshot_with(|owner| {
+            if placed == room {
+                return false;
+            }
+            placed += 1;
+            // SAFETY: the owner is in the lock's state, which marks it, and
+            // the state cannot change while this runs; the array has room,
+            // so storing does not allocate.
+            unsafe { rb_sys::rb_ary_push(pinned.as_raw(), owner as rb_sys::VALUE) };
+            true
+        });
         let data = ruby.hash_new();
-        for state in rb_self.lock.snapshot() {
-            // SAFETY: owners in the snapshot are live (the lock marks them)
-            // and nothing ran Ruby since the snapshot was taken.
-            let thread = unsafe { Value::from_raw(state.owner as rb_sys::VALUE) };
+        for (index, state) in states.iter().enumerate() {
+            let thread: Value = pinned.entry(index as isize)?;
             let entry = ruby.hash_new();
             entry.aset(ruby.to_symbol("thread"), thread)?;
             entry.aset(ruby.to_symbol("sharing"), state.sharing)?;

@@ -323,6 +323,13 @@ impl ShareLock {
     /// Every owner the lock knows, with Rails' `raw_state` fields. Takes the
     /// lock's mutex only to copy the state.
     pub fn snapshot(&self) -> Vec<OwnerState> {
+        self.snapshot_with(|_| true)
+    }
+
+    /// [`ShareLock::snapshot`] of the owners `keep` accepts; `keep` runs for
+    /// each owner while the state cannot change (for adapters that must pin
+    /// owners before they can leave). `keep` must not call back into this lock.
+    pub fn snapshot_with(&self, mut keep: impl FnMut(ContextId) -> bool) -> Vec<OwnerState> {
         let state = self.state.lock();
         let now = Instant::now();
         let mut owners: Vec<ContextId> = state.sleeping.keys().collect();
@@ -338,6 +345,7 @@ impl ShareLock {
         }
         owners
             .into_iter()
+            .filter(|owner| keep(*owner))
             .map(|owner| {
                 let waiting = state.waiting.get(owner);
                 let sleep = state.sleeping.get(owner);
