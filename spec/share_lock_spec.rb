@@ -204,6 +204,50 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
       expect(lock.exclusive { lock.sharing { :still_usable } }).to eq(:still_usable)
     end
 
+    it "ends stop_exclusive's wait for eligible waiters, 1000 times; the release itself stands" do
+      rounds = Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000"))
+      rounds.times do |i|
+        yielded, go, inside, done, holding, release = Array.new(6) { Queue.new }
+        # Yielded to :x, it lets the releaser in, then asks for the lock itself:
+        # an eligible waiter when the releaser lets go.
+        upgrader = Thread.new do
+          lock.sharing do
+            lock.yield_shares(purpose: :x, compatible: [:x]) do
+              yielded << true
+              pop_within(go)
+              lock.exclusive(purpose: :x, compatible: [:x]) { inside << true; pop_within(done) }
+            end
+          end
+        end
+        pop_within(yielded)
+        releaser = Thread.new do
+          lock.start_exclusive(purpose: :x)
+          holding << true
+          pop_within(release)
+          lock.stop_exclusive(compatible: [:x])
+        rescue IOError, Timeout::Error => e
+          e
+        end
+        pop_within(holding)
+        go << true
+        until_sleeping(lock, upgrader, :start_exclusive)
+        release << true
+        pop_within(inside)
+        until_sleeping(lock, releaser, :stop_exclusive)
+        case i % 3
+        when 0 then releaser.kill
+        when 1 then releaser.raise(IOError, "interrupted #{i}")
+        else releaser.raise(Timeout::Error, "simulated Timeout #{i}")
+        end
+        # As in Rails, the interrupted releaser's ensure still waits for the
+        # exclusive holder to leave before it finishes.
+        expect(raw_state_of(lock)[upgrader]).to include(exclusive: true)
+        done << true
+        [releaser, upgrader].each { |t| join_within(t) }
+        expect(raw_state_of(lock)).to eq({}), "round #{i}"
+      end
+    end
+
     it "ends a wait on Ctrl-C in the main thread of another process" do
       script = <<~RUBY
         $LOAD_PATH.unshift(#{File.expand_path("../lib", __dir__).inspect})
