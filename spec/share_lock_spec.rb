@@ -40,13 +40,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
 
   describe "timeouts" do
     it "returns false from start_* and raises LockTimeout from block forms, naming the holder" do
-      inside = Queue.new
-      release = Queue.new
-      holder = Thread.new do
-        Thread.current.name = "long request"
-        lock.sharing { inside << true; pop_within(release) }
-      end
-      pop_within(inside)
+      holder, release = hold_share(lock, "long request")
       expect(lock.start_exclusive(timeout: 0.02)).to be(false)
       expect { lock.exclusive(timeout: 0.02) {} }.to raise_error(Holdfast::LockTimeout) { |error|
         expect(error.message).to match(/\Atimed out after 0\.\d\ds waiting for the lock/)
@@ -289,13 +283,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
 
   describe "#snapshot" do
     it "is plain data with thread names and wait times, and works while the lock is busy" do
-      inside = Queue.new
-      release = Queue.new
-      holder = Thread.new do
-        Thread.current.name = "holder"
-        lock.sharing { inside << true; pop_within(release) }
-      end
-      pop_within(inside)
+      holder, release = hold_share(lock, "holder")
       waiter = Thread.new { Thread.current.name = "waiter"; lock.exclusive {} }
       until_sleeping(lock, waiter, :start_exclusive)
       snapshot = lock.snapshot
@@ -313,13 +301,7 @@ end
 RSpec.describe "Holdfast.dump_locks" do
   it "prints who holds and who waits, for every busy lock" do
     lock = Holdfast::ShareLock.new(name: "dump spec lock")
-    inside = Queue.new
-    release = Queue.new
-    holder = Thread.new do
-      Thread.current.name = "dump holder"
-      lock.sharing { inside << true; pop_within(release) }
-    end
-    pop_within(inside)
+    holder, release = hold_share(lock, "dump holder")
     waiter = Thread.new { Thread.current.name = "dump waiter"; lock.exclusive {} }
     until_sleeping(lock, waiter, :start_exclusive)
     out = StringIO.new
@@ -365,13 +347,7 @@ RSpec.describe "Holdfast.lock_wait_threshold" do
     end
     logged = StringIO.new
     Holdfast.logger = Logger.new(logged)
-    inside = Queue.new
-    release = Queue.new
-    holder = Thread.new do
-      Thread.current.name = "slow holder"
-      lock.sharing { inside << true; pop_within(release) }
-    end
-    pop_within(inside)
+    holder, release = hold_share(lock, "slow holder")
     waiter = Thread.new { lock.exclusive { :finally } }
     payload = pop_within(events)
     expect(payload).to include(lock: "slow lock")

@@ -15,6 +15,19 @@ module LockHelpers
     end
   end
 
+  # A thread named +name+ holding a share of +lock+ until the returned
+  # release queue gets a value. Returns [thread, release].
+  def hold_share(lock, name)
+    inside = Queue.new
+    release = Queue.new
+    holder = Thread.new do
+      Thread.current.name = name
+      lock.sharing { inside << true; pop_within(release) }
+    end
+    pop_within(inside)
+    [holder, release]
+  end
+
   def raw_state_of(lock)
     lock.raw_state { |data| data }
   end
