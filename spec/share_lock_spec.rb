@@ -139,7 +139,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
       it "ends #{description} on Thread#kill, Thread#raise and Timeout, 1000 times, leaving the lock clean" do
         holder, release = hold(kind)
         held_state = raw_state_of(lock)
-        Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000")).times do |i|
+        interrupt_rounds.times do |i|
           case i % 3
           when 0
             waiter = Thread.new { enter.call(lock) }
@@ -169,8 +169,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
     end
 
     it "ends the wait to get yielded shares back (yield_shares' ensure), 1000 times, giving the shares up" do
-      rounds = Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000"))
-      rounds.times do |i|
+      interrupt_rounds.times do |i|
         in_yield = Queue.new
         leave_yield = Queue.new
         waiter = Thread.new do
@@ -185,11 +184,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
         lock.start_exclusive(purpose: :x) # allowed in: the waiter yielded to :x
         leave_yield << true
         until_sleeping(lock, waiter, :yield_shares)
-        case i % 3
-        when 0 then waiter.kill
-        when 1 then waiter.raise(IOError, "interrupted #{i}")
-        else waiter.raise(Timeout::Error, "simulated Timeout #{i}")
-        end
+        interrupt(waiter, i)
         outcome = join_within(waiter).value
         expect(outcome).to be_a(IOError).or(be_a(Timeout::Error)).or(be_nil)
         lock.stop_exclusive
@@ -199,8 +194,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
     end
 
     it "ends stop_exclusive's wait for eligible waiters, 1000 times; the release itself stands" do
-      rounds = Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000"))
-      rounds.times do |i|
+      interrupt_rounds.times do |i|
         yielded, go, inside, done, holding, release = Array.new(6) { Queue.new }
         # Yielded to :x, it lets the releaser in, then asks for the lock itself:
         # an eligible waiter when the releaser lets go.
@@ -228,11 +222,7 @@ RSpec.describe Holdfast::ShareLock, :gc_stress do
         release << true
         pop_within(inside)
         until_sleeping(lock, releaser, :stop_exclusive)
-        case i % 3
-        when 0 then releaser.kill
-        when 1 then releaser.raise(IOError, "interrupted #{i}")
-        else releaser.raise(Timeout::Error, "simulated Timeout #{i}")
-        end
+        interrupt(releaser, i)
         # As in Rails, the interrupted releaser's ensure still waits for the
         # exclusive holder to leave before it finishes.
         expect(raw_state_of(lock)[upgrader]).to include(exclusive: true)

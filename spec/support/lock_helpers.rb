@@ -28,6 +28,21 @@ module LockHelpers
     [holder, release]
   end
 
+  # How many times the interrupt specs interrupt a wait (fewer under GC.stress).
+  def interrupt_rounds
+    Integer(ENV.fetch("INTERRUPT_ROUNDS", ENV["GC_STRESS"] == "1" ? "20" : "1000"))
+  end
+
+  # Round +i+ interrupts +thread+ with Thread#kill, an IOError or a
+  # Timeout::Error (what Timeout.timeout raises), in turn.
+  def interrupt(thread, i)
+    case i % 3
+    when 0 then thread.kill
+    when 1 then thread.raise(IOError, "interrupted #{i}")
+    else thread.raise(Timeout::Error, "simulated Timeout #{i}")
+    end
+  end
+
   def raw_state_of(lock)
     lock.raw_state { |data| data }
   end
