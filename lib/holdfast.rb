@@ -12,11 +12,13 @@ else
 end
 require_relative "holdfast/error_reporter"
 require_relative "holdfast/callbacks"
+require_relative "holdfast/executor_methods"
 require_relative "holdfast/execution_wrapper"
 require_relative "holdfast/executor"
 require_relative "holdfast/wrapped_pool"
 require_relative "holdfast/share_lock"
 require_relative "holdfast/interlock"
+require_relative "holdfast/reloader"
 require_relative "holdfast/lock_dump"
 require_relative "holdfast/long_wait"
 

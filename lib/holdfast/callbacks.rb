@@ -16,7 +16,8 @@ module Holdfast
 
     module_function
 
-    def register(core, phase, args, block)
+    # +label+ names the registering method in error messages.
+    def register(core, phase, args, block, label = "to_#{phase}")
       args = args.dup
       position = args.first.is_a?(Symbol) && (POSITIONS.include?(args.first) || args.first == :around) ? args.shift : :before
       if position == :around
@@ -29,15 +30,15 @@ module Holdfast
       unknown = options.keys - OPTIONS
       unless unknown.empty?
         raise ArgumentError, "Unknown callback option#{"s" if unknown.size > 1} #{unknown.map(&:inspect).join(", ")} " \
-                             "for to_#{phase}; supported options are :if, :unless and :prepend"
+                             "for #{label}; supported options are :if, :unless and :prepend"
       end
 
       args.unshift(block) if block
-      raise ArgumentError, "to_#{phase} needs a block, a method name or a callback object" if args.empty?
+      raise ArgumentError, "#{label} needs a block, a method name or a callback object" if args.empty?
 
       conditions = conditions_for(options[:if], false, position) + conditions_for(options[:unless], true, position)
       args.each do |filter|
-        callable = classify(filter, position, "to_#{phase} callback")
+        callable = classify(filter, position, "#{label} callback")
         core.add_callback(phase, position, options[:prepend] ? true : false, callable, conditions)
       end
       nil

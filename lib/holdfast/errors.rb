@@ -19,4 +19,8 @@ module Holdfast
 
   # A lock wait that ran past its timeout; the message says who holds what.
   class LockTimeout < Error; end
+
+  # holdfast/active_support was required with an ActiveSupport version it
+  # does not back. Raised before anything is changed.
+  class UnsupportedVersionError < Error; end
 end

@@ -2,86 +2,16 @@
 
 module Holdfast
   # API-compatible with ActiveSupport::ExecutionWrapper (Rails 8.1 API, on any
-  # Rails or none). The state machine is in the Rust core; this file holds the
-  # public signatures. Defined natively (ext/holdfast/src/executor.rs):
-  #
-  # - ExecutionWrapper.wrap(source: "application.active_support") { ... }
-  # - ExecutionWrapper.active?
-  # - ExecutionWrapper.perform { ... }
-  # - ExecutionWrapper#complete!
+  # Rails or none). The state machine is in the Rust core; the class-level
+  # API is Holdfast::ExecutorMethods, #run! and #complete! are native
+  # (Holdfast::ExecutionMethods).
   class ExecutionWrapper
     Null = Object.new # :nodoc:
     def Null.complete! # :nodoc:
     end
 
-    class << self
-      def inherited(other) # :nodoc:
-        super
-        other.instance_variable_set(:@__holdfast_core, @__holdfast_core.subclass)
-      end
-
-      def to_run(*args, &block)
-        Callbacks.register(@__holdfast_core, :run, args, block)
-      end
-
-      def to_complete(*args, &block)
-        Callbacks.register(@__holdfast_core, :complete, args, block)
-      end
-
-      # ActiveSupport::Callbacks' generic form, for the two chains executors have.
-      def set_callback(name, *args, &block)
-        case name
-        when :run then to_run(*args, &block)
-        when :complete then to_complete(*args, &block)
-        else
-          raise ArgumentError, "No callback chain named #{name.inspect}: executors have :run and :complete"
-        end
-      end
-
-      # Registers an object whose +run+ is called before the work and whose
-      # +complete(state)+ gets what +run+ returned. +complete+ is skipped when
-      # +run+ never happened (an earlier run callback raised). An +outer+ hook
-      # runs before, and completes after, everything else.
-      def register_hook(hook, outer: false)
-        missing = %i[run complete].reject { |m| hook.respond_to?(m) }
-        unless missing.empty?
-          raise ArgumentError, "#{hook.inspect} cannot be an executor hook: it does not respond to " \
-                               "#{missing.map { |m| "##{m}" }.join(" and ")} (a hook needs run and complete(state))"
-        end
-        @__holdfast_core.register_hook(hook, outer ? true : false)
-      end
-
-      # Starts an execution on the current thread (or fiber). Returns an
-      # instance whose complete! must be called exactly once; returns Null
-      # when this context is already inside an execution. With +reset+, a lost
-      # execution on this context is completed first.
-      def run!(reset: false)
-        __holdfast_run(reset ? true : false) || Null
-      end
-
-      # ActiveSupport's reporter when ActiveSupport has one (Rails 7.0+),
-      # otherwise Holdfast.error_reporter.
-      def error_reporter
-        if defined?(::ActiveSupport) && ::ActiveSupport.respond_to?(:error_reporter)
-          ::ActiveSupport.error_reporter
-        else
-          Holdfast.error_reporter
-        end
-      end
-
-      # A Thread whose whole block runs inside this executor: the rule that
-      # no application code may run on a thread outside +wrap+, made automatic.
-      def thread(*args, &block)
-        raise ArgumentError, "#{name || self}.thread needs a block" unless block
-
-        executor = self
-        Thread.new(*args) { |*thread_args| executor.wrap { block.call(*thread_args) } }
-      end
-
-      # A fixed-size thread pool whose every task runs inside this executor.
-      def pool(size, name: nil)
-        WrappedPool.new(self, size, name: name)
-      end
-    end
+    @__holdfast_core = Native::ExecutorCore.new
+    extend ExecutorMethods
+    include ExecutionMethods
   end
 end

@@ -488,3 +488,53 @@ fn contexts_on_different_threads_are_independent() {
     entries.sort();
     assert_eq!(entries, ["run@main", "run@t"]);
 }
+
+#[test]
+fn run_chain_runs_one_phase_without_touching_active_state() {
+    let (e, log, mut rec) = setup();
+    to_run(&e, cb("run"));
+    to_complete(&e, cb("complete"));
+    e.run_chain(3, Phase::Complete, "x", &mut rec).unwrap();
+    e.run_chain(3, Phase::Run, "y", &mut rec).unwrap();
+    assert_eq!(log.take(), ["complete@x", "run@y"]);
+    assert!(!e.is_active(3));
+}
+
+#[test]
+fn start_leaves_a_failed_run_active_for_the_callers_complete() {
+    let (e, log, mut rec) = setup();
+    to_run(&e, cb("run_1"));
+    to_run(
+        &e,
+        Cb {
+            name: "boom",
+            does: Does::Fail,
+        },
+    );
+    to_complete(&e, cb("complete"));
+    let (execution, result) = e.start(5, "x", &mut rec);
+    assert_eq!(result, Err(Error::Callback("boom")));
+    assert!(
+        e.is_active(5),
+        "the caller's ensure completes it, not start"
+    );
+    assert!(!execution.is_completed());
+    e.complete(&execution, &mut rec).unwrap();
+    assert!(!e.is_active(5));
+    assert_eq!(log.take(), ["run_1@x", "boom@x", "complete@x"]);
+}
+
+#[test]
+fn start_replaces_the_contexts_active_execution_as_rails_run_does() {
+    let (e, _log, mut rec) = setup();
+    let (first, ok) = e.start(6, "first", &mut rec);
+    ok.unwrap();
+    let (second, ok) = e.start(6, "second", &mut rec);
+    ok.unwrap();
+    assert!(Arc::ptr_eq(&e.active_execution(6).unwrap(), &second));
+    // Completing the replaced one does not end the newer one's state.
+    e.complete(&first, &mut rec).unwrap();
+    assert!(e.is_active(6));
+    e.complete(&second, &mut rec).unwrap();
+    assert!(!e.is_active(6));
+}

@@ -22,4 +22,6 @@ ids! {
     report => "report",
     error_reporter => "error_reporter",
     core_ivar => "@__holdfast_core",
+    run_bang => "run!",
+    complete_bang => "complete!",
 }

@@ -264,6 +264,46 @@ impl<A: Adapter> Executor<A> {
         }
     }
 
+    /// Runs one phase's chain against `payload`, outside any execution's
+    /// lifecycle: for chains that only share the executor's callback
+    /// machinery (a Reloader's prepare and class-unload chains). Hooks get
+    /// no state here, so hook completes are skipped.
+    pub fn run_chain<I: Invoker<A>>(
+        &self,
+        context: ContextId,
+        phase: Phase,
+        payload: A::Payload,
+        invoker: &mut I,
+    ) -> Result<(), I::Error> {
+        let execution = Execution::new(context, false, payload);
+        self.run_phase(phase, &execution, invoker)
+    }
+
+    /// Rails' instance-level `run!`, for callers that own the instance and
+    /// its `complete!` (a Ruby class overriding `run!`/`complete!`): makes a
+    /// new execution `context`'s active one, replacing any, as Rails'
+    /// `active[Thread.current] = self` does, then runs the run chain.
+    ///
+    /// Unlike [`Executor::run`], a failing run callback leaves the execution
+    /// active and uncompleted: the caller's `ensure` completes it, through
+    /// whatever `complete!` override it has. Only an unwind deactivates it.
+    pub fn start<I: Invoker<A>>(
+        &self,
+        context: ContextId,
+        payload: A::Payload,
+        invoker: &mut I,
+    ) -> (Arc<Execution<A>>, Result<(), I::Error>) {
+        let execution = Arc::new(Execution::new(context, true, payload));
+        self.shared
+            .active
+            .lock()
+            .insert(context, Arc::clone(&execution));
+        let deactivate = Deactivate::new(&self.shared, &execution);
+        let result = self.run_phase(Phase::Run, &execution, invoker);
+        deactivate.defuse();
+        (execution, result)
+    }
+
     /// Completes an execution started by [`Executor::run`] (Rails'
     /// `complete!`): runs the complete chain and ends the context's active
     /// state, even when a callback fails. A second call is [`Misuse`].

@@ -6,6 +6,10 @@
 //! `lib/holdfast/execution_wrapper.rb`), so callbacks added to a parent reach
 //! existing subclasses, as in ActiveSupport.
 
+mod methods;
+mod overridden;
+
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use magnus::{
@@ -13,14 +17,12 @@ use magnus::{
     DataTypeFunctions, Error, RArray, RClass, Ruby, Symbol, TypedData, Value,
 };
 
-use holdfast::{
-    Adapter, CallbackOptions, Execution, Executor, Flow, Invoker, Misuse, Phase, Position,
-};
+use holdfast::{Adapter, CallbackOptions, Executor, Flow, Invoker, Misuse, Phase, Position};
 
 use crate::callable::{Callable, Callback};
 use std::sync::Arc;
 
-use crate::{context, errors, ids, keywords, share_lock};
+use crate::{context, errors, ids, share_lock};
 
 pub(crate) struct Rb;
 
@@ -66,6 +68,13 @@ impl Payload {
             context: context.into(),
             instance: OnceLock::new(),
         }
+    }
+
+    /// For an instance Ruby already made (a class with its own `run!`).
+    fn with_instance(class: RClass, context: Value, instance: Value) -> Self {
+        let payload = Payload::new(class, context);
+        let _ = payload.instance.set(instance.into());
+        payload
     }
 
     fn instance(&self, ruby: &Ruby) -> Result<Value, Error> {
@@ -122,7 +131,7 @@ impl From<Error> for RbError {
 }
 
 impl RbError {
-    fn into_ruby(self, ruby: &Ruby, class: RClass) -> Error {
+    pub(crate) fn into_ruby(self, ruby: &Ruby, class: RClass) -> Error {
         match self {
             RbError::Ruby(error) => error,
             RbError::Misuse(Misuse::AlreadyCompleted { .. }) => {
@@ -132,7 +141,7 @@ impl RbError {
     }
 }
 
-struct RbInvoker<'r> {
+pub(crate) struct RbInvoker<'r> {
     ruby: &'r Ruby,
     class: RClass,
     /// `wrap(source:)`; `None` means Rails' default.
@@ -207,7 +216,7 @@ impl Invoker<Rb> for RbInvoker<'_> {
 impl RbInvoker<'_> {
     /// `rescue => error; error_reporter&.report(error, handled: false, source:)`:
     /// only StandardErrors, as a bare `rescue` catches.
-    fn report_to_error_reporter(&self, error: &RbError) -> Result<(), Error> {
+    pub(crate) fn report_to_error_reporter(&self, error: &RbError) -> Result<(), Error> {
         let ruby = self.ruby;
         let RbError::Ruby(error) = error else {
             return Ok(());
@@ -238,6 +247,11 @@ impl RbInvoker<'_> {
 #[magnus(class = "Holdfast::Native::ExecutorCore", free_immediately, mark)]
 pub(crate) struct ExecutorCore {
     executor: Executor<Rb>,
+    /// The class (or an ancestor below Holdfast's methods) defines its own
+    /// `run!` or `complete!`, as ActiveSupport::Reloader does: `wrap` and
+    /// `run!` must then go through those Ruby methods. Kept current from Ruby
+    /// (`method_added`), so the common case stays a single atomic load.
+    overridden: AtomicBool,
 }
 
 impl DataTypeFunctions for ExecutorCore {
@@ -257,12 +271,14 @@ impl ExecutorCore {
     fn new() -> Self {
         ExecutorCore {
             executor: Executor::new(),
+            overridden: AtomicBool::new(false),
         }
     }
 
     fn subclass(&self) -> Self {
         ExecutorCore {
             executor: self.executor.subclass(),
+            overridden: AtomicBool::new(self.overridden()),
         }
     }
 
@@ -278,16 +294,7 @@ impl ExecutorCore {
         callable: (i64, Value),
         conditions: RArray,
     ) -> Result<(), Error> {
-        let phase = match phase.name()?.as_ref() {
-            "run" => Phase::Run,
-            "complete" => Phase::Complete,
-            other => {
-                return Err(Error::new(
-                    ruby.exception_arg_error(),
-                    format!("unknown callback phase :{other}"),
-                ))
-            }
-        };
+        let phase = parse_phase(ruby, phase)?;
         let position = match position.name()?.as_ref() {
             "before" => Position::Before,
             "after" => Position::After,
@@ -314,6 +321,38 @@ impl ExecutorCore {
         Ok(())
     }
 
+    fn set_overridden(&self, overridden: bool) {
+        self.overridden.store(overridden, Ordering::Release);
+    }
+
+    pub(crate) fn overridden(&self) -> bool {
+        self.overridden.load(Ordering::Acquire)
+    }
+
+    /// One chain (`:run` or `:complete`) against `instance`, touching no
+    /// active state: how a Reloader runs its prepare and class-unload
+    /// chains, each an executor core of its own.
+    fn run_chain_on(
+        ruby: &Ruby,
+        rb_self: &Self,
+        instance: Value,
+        phase: Symbol,
+    ) -> Result<(), Error> {
+        let class = instance.class();
+        let phase = parse_phase(ruby, phase)?;
+        let (context_object, context) = context::current(ruby);
+        let mut invoker = RbInvoker {
+            ruby,
+            class,
+            source: None,
+        };
+        let payload = Payload::with_instance(class, context_object, instance);
+        rb_self
+            .executor
+            .run_chain(context, phase, payload, &mut invoker)
+            .map_err(|e| e.into_ruby(ruby, class))
+    }
+
     fn register_hook(&self, hook: Value, outer: bool) {
         let sharing = Obj::<share_lock::SharingHook>::try_convert(hook)
             .ok()
@@ -326,7 +365,18 @@ impl ExecutorCore {
     }
 }
 
-fn core_of(ruby: &Ruby, class: RClass) -> Result<Obj<ExecutorCore>, Error> {
+fn parse_phase(ruby: &Ruby, phase: Symbol) -> Result<Phase, Error> {
+    match phase.name()?.as_ref() {
+        "run" => Ok(Phase::Run),
+        "complete" => Ok(Phase::Complete),
+        other => Err(Error::new(
+            ruby.exception_arg_error(),
+            format!("unknown callback phase :{other}"),
+        )),
+    }
+}
+
+pub(crate) fn core_of(ruby: &Ruby, class: RClass) -> Result<Obj<ExecutorCore>, Error> {
     let core: Value = class.ivar_get(ids::core_ivar())?;
     Obj::<ExecutorCore>::try_convert(core).map_err(|_| {
         Error::new(
@@ -337,131 +387,6 @@ fn core_of(ruby: &Ruby, class: RClass) -> Result<Obj<ExecutorCore>, Error> {
             ),
         )
     })
-}
-
-/// What every class-level operation starts from: the class's core, the
-/// current context and an invoker for the class's callbacks.
-struct Operation<'r> {
-    ruby: &'r Ruby,
-    class: RClass,
-    core: Obj<ExecutorCore>,
-    context_object: Value,
-    context: holdfast::ContextId,
-}
-
-impl<'r> Operation<'r> {
-    fn new(ruby: &'r Ruby, class: RClass) -> Result<Self, Error> {
-        let (context_object, context) = context::current(ruby);
-        Ok(Operation {
-            ruby,
-            class,
-            core: core_of(ruby, class)?,
-            context_object,
-            context,
-        })
-    }
-
-    fn invoker(&self, source: Option<Value>) -> RbInvoker<'r> {
-        RbInvoker {
-            ruby: self.ruby,
-            class: self.class,
-            source,
-        }
-    }
-
-    fn payload(&self) -> impl FnOnce() -> Result<Payload, RbError> {
-        let (class, context) = (self.class, self.context_object);
-        move || Ok(Payload::new(class, context))
-    }
-
-    fn yield_block(&self) -> impl FnOnce() -> Result<Value, RbError> + 'r {
-        let ruby = self.ruby;
-        move || ruby.yield_value::<_, Value>(()).map_err(RbError::Ruby)
-    }
-
-    fn finish<T>(&self, result: Result<T, RbError>) -> Result<T, Error> {
-        result.map_err(|e| e.into_ruby(self.ruby, self.class))
-    }
-}
-
-/// `wrap(source: "application.active_support") { ... }`
-fn wrap(ruby: &Ruby, class: RClass, args: &[Value]) -> Result<Value, Error> {
-    let source = wrap_source(ruby, args)?;
-    let op = Operation::new(ruby, class)?;
-    let mut invoker = op.invoker(source);
-    let result = op
-        .core
-        .executor
-        .wrap(op.context, op.payload(), &mut invoker, op.yield_block());
-    op.finish(result)
-}
-
-fn wrap_source(ruby: &Ruby, args: &[Value]) -> Result<Option<Value>, Error> {
-    let mut source = None;
-    keywords::parse(ruby, args, |name, value| {
-        Ok(match name {
-            "source" => {
-                source = Some(value);
-                true
-            }
-            _ => false,
-        })
-    })?;
-    Ok(source)
-}
-
-fn is_active(ruby: &Ruby, class: RClass) -> Result<bool, Error> {
-    let core = core_of(ruby, class)?;
-    Ok(core.executor.is_active(context::current(ruby).1))
-}
-
-/// `run!(reset:)`'s native half: the started instance, or nil when this
-/// context is already inside an execution (Ruby returns `Null` then).
-fn run(ruby: &Ruby, class: RClass, reset: bool) -> Result<Value, Error> {
-    let op = Operation::new(ruby, class)?;
-    let mut invoker = op.invoker(None);
-    let started = op
-        .core
-        .executor
-        .run(op.context, reset, op.payload(), &mut invoker);
-    match op.finish(started)? {
-        Some(execution) => execution.payload().instance(ruby),
-        None => Ok(ruby.qnil().as_value()),
-    }
-}
-
-/// `perform { ... }`: callbacks around the block, without becoming active.
-fn perform(ruby: &Ruby, class: RClass) -> Result<Value, Error> {
-    let op = Operation::new(ruby, class)?;
-    let mut invoker = op.invoker(None);
-    let result = op
-        .core
-        .executor
-        .perform(op.context, op.payload(), &mut invoker, op.yield_block());
-    op.finish(result)
-}
-
-/// `#complete!`
-fn complete(ruby: &Ruby, instance: Value) -> Result<(), Error> {
-    let class = instance.class();
-    let core = core_of(ruby, class)?;
-    let context = context::current(ruby).1;
-    let is_this = |e: &Execution<Rb>| e.payload().is(instance);
-    let execution = core
-        .executor
-        .active_execution(context)
-        .filter(|e| is_this(e))
-        .or_else(|| core.executor.find_active(is_this));
-    let Some(execution) = execution else {
-        return Err(errors::already_completed(ruby, class));
-    };
-    let mut invoker = RbInvoker {
-        ruby,
-        class,
-        source: None,
-    };
-    let result = core.executor.complete(&execution, &mut invoker);
-    result.map_err(|e| e.into_ruby(ruby, class))
 }
 
 pub(crate) fn init(
@@ -481,12 +406,14 @@ pub(crate) fn init(
         magnus::method!(ExecutorCore::register_hook, 2),
     )?;
 
-    let wrapper = holdfast.define_class("ExecutionWrapper", ruby.class_object())?;
-    wrapper.ivar_set(ids::core_ivar(), ExecutorCore::new())?;
-    wrapper.define_singleton_method("wrap", magnus::method!(wrap, -1))?;
-    wrapper.define_singleton_method("active?", magnus::method!(is_active, 0))?;
-    wrapper.define_singleton_method("perform", magnus::method!(perform, 0))?;
-    wrapper.define_singleton_method("__holdfast_run", magnus::method!(run, 1))?;
-    wrapper.define_method("complete!", magnus::method!(complete, 0))?;
-    Ok(())
+    core.define_method(
+        "overridden=",
+        magnus::method!(ExecutorCore::set_overridden, 1),
+    )?;
+    core.define_method("overridden?", magnus::method!(ExecutorCore::overridden, 0))?;
+    core.define_method(
+        "run_chain_on",
+        magnus::method!(ExecutorCore::run_chain_on, 2),
+    )?;
+    methods::init(holdfast)
 }

@@ -1,0 +1,56 @@
+# frozen_string_literal: true
+
+# Backs ActiveSupport's executor, reloader, share lock and load interlock
+# with Holdfast's core, keeping ActiveSupport's constants and classes:
+#
+#   require "holdfast/active_support"
+#
+# ActiveSupport::ExecutionWrapper and every subclass (ActiveSupport::Executor,
+# ActiveSupport::Reloader, Rails.application.executor and .reloader, classes
+# an app makes) run their executions in the core; ActiveSupport::Concurrency::
+# ShareLock instances, and so ActiveSupport::Dependencies.interlock, lock in
+# the core. Classes and locks that exist already are adopted, with their
+# callbacks. Requiring this twice is harmless.
+require "active_support"
+require "active_support/version"
+require_relative "../holdfast"
+
+module Holdfast
+  # Installs and reports the backing of ActiveSupport's classes.
+  module ActiveSupport
+    SUPPORTED = Gem::Requirement.new(">= 6.1", "< 9").freeze
+
+    class << self
+      def installed?
+        @installed == true
+      end
+
+      # Checks the version first, so an unsupported ActiveSupport is left
+      # untouched rather than half backed.
+      def install!
+        return false if installed?
+
+        version = ::ActiveSupport.gem_version
+        unless SUPPORTED.satisfied_by?(version)
+          raise UnsupportedVersionError,
+                "holdfast/active_support backs ActiveSupport #{SUPPORTED} (Rails 6.1 to 8.x), but this process " \
+                "loaded ActiveSupport #{version}. Nothing was changed: use Holdfast::Executor and friends " \
+                "directly, or run a supported Rails"
+        end
+
+        require "active_support/execution_wrapper"
+        require "active_support/executor"
+        require "active_support/reloader"
+        require "active_support/concurrency/share_lock"
+        require "active_support/dependencies"
+        Executors.back(::ActiveSupport::ExecutionWrapper)
+        ShareLocks.back(::ActiveSupport::Concurrency::ShareLock)
+        @installed = true
+      end
+    end
+  end
+end
+
+require_relative "active_support/executors"
+require_relative "active_support/share_locks"
+Holdfast::ActiveSupport.install!
