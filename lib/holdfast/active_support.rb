@@ -18,7 +18,8 @@ require_relative "../holdfast"
 module Holdfast
   # Installs and reports the backing of ActiveSupport's classes.
   module ActiveSupport
-    SUPPORTED = Gem::Requirement.new(">= 6.1", "< 9").freeze
+    # Guarded so a second `load` of this file stays quiet.
+    SUPPORTED = Gem::Requirement.new(">= 6.1", "< 9").freeze unless const_defined?(:SUPPORTED)
 
     class << self
       def installed?
