@@ -35,3 +35,6 @@ module Holdfast
     attr_writer :error_reporter
   end
 end
+
+# Required after Rails (as Bundler.require does), the gem brings its Railtie.
+require_relative "holdfast/railtie" if defined?(::Rails::Railtie)

@@ -23,4 +23,8 @@ module Holdfast
   # holdfast/active_support was required with an ActiveSupport version it
   # does not back. Raised before anything is changed.
   class UnsupportedVersionError < Error; end
+
+  # Application code ran on a thread outside the app's executor, with
+  # config.holdfast.unwrapped_code = :raise.
+  class UnwrappedCodeError < Error; end
 end

@@ -1,0 +1,31 @@
+# frozen_string_literal: true
+
+require_relative "boot"
+require "rails"
+require "active_record/railtie"
+require "action_controller/railtie"
+require "active_job/railtie"
+require "holdfast/rails"
+
+module HoldfastExample
+  # A small Rails 6.1 app on SQLite that gets Holdfast from its Railtie:
+  # Rails' executor, reloader and interlock run on Holdfast's core.
+  class Application < Rails::Application
+    config.load_defaults 6.1
+    config.eager_load = false
+    config.hosts.clear
+    config.active_job.queue_adapter = :async
+    config.cache_store = :memory_store
+    config.logger = ActiveSupport::Logger.new(File.join(root, "log", "#{Rails.env}.log"))
+    config.log_level = :info
+
+    if Rails.env.production?
+      config.cache_classes = true
+      config.eager_load = true
+      config.secret_key_base = "holdfast-example-not-secret"
+    end
+
+    # Uncomment to make unwrapped application code an error:
+    # config.holdfast.unwrapped_code = :raise
+  end
+end

@@ -1,0 +1,93 @@
+# frozen_string_literal: true
+
+require "rails"
+require_relative "../holdfast"
+require_relative "unwrapped_code"
+
+module Holdfast
+  # Rails integration, added by `require "holdfast/rails"` or by requiring
+  # the gem once Rails is loaded (Bundler.require). Settings:
+  #
+  #   config.holdfast.back_active_support  # true: Rails' executor, reloader,
+  #                                        # share locks and interlock run on Holdfast
+  #   config.holdfast.unwrapped_code       # :warn (development, test), false
+  #                                        # (other environments), or :raise
+  #   config.holdfast.lock_wait_threshold  # seconds; a longer lock wait is
+  #                                        # logged and instrumented (long_wait.holdfast)
+  class Railtie < ::Rails::Railtie
+    config.holdfast = ::ActiveSupport::OrderedOptions.new
+    config.holdfast.back_active_support = true
+    config.holdfast.unwrapped_code = nil
+    config.holdfast.lock_wait_threshold = nil
+
+    class << self
+      # The running detector (nil when unwrapped_code is off).
+      attr_accessor :unwrapped_code
+    end
+
+    initializer "holdfast.active_support" do |app|
+      require_relative "active_support" if app.config.holdfast.back_active_support
+    end
+
+    initializer "holdfast.logger", after: :initialize_logger do
+      Holdfast.logger ||= ::Rails.logger
+    end
+
+    initializer "holdfast.lock_wait_threshold" do |app|
+      threshold = app.config.holdfast.lock_wait_threshold
+      Holdfast.lock_wait_threshold = threshold if threshold
+    end
+
+    config.after_initialize do |app|
+      mode = app.config.holdfast.unwrapped_code
+      mode = ::Rails.env.development? || ::Rails.env.test? ? :warn : false if mode.nil?
+      detector = UnwrappedCode.new(executor: app.executor, mode: mode, root: ::Rails.root, logger: ::Rails.logger,
+                                   name: "Rails.application.executor")
+      Railtie.unwrapped_code = mode ? detector : nil
+      UnwrappedCodeHooks.install if mode
+    end
+  end
+
+  # Where Rails calls into the detector: Active Record connection checkout
+  # and queries, and Rails.cache operations (through their notifications,
+  # whose start runs before the operation, so :raise stops it).
+  module UnwrappedCodeHooks
+    CACHE_EVENTS = /\Acache_[a-z_?]+\.active_support\z/.freeze
+
+    # A notifications listener that checks when an operation starts. Active
+    # Record's SCHEMA queries are the framework's own (connection set-up,
+    # column lookups), made on behalf of a call already checked.
+    class Listener
+      def initialize(what)
+        @what = what
+      end
+
+      def start(_name, _id, payload)
+        Railtie.unwrapped_code&.check(@what) unless payload[:name] == "SCHEMA"
+      end
+
+      def finish(_name, _id, _payload); end
+    end
+
+    # Prepended to ActiveRecord::ConnectionAdapters::ConnectionPool.
+    module Checkout
+      def checkout(*)
+        Railtie.unwrapped_code&.check("Active Record connection checkout")
+        super
+      end
+    end
+
+    class << self
+      def install
+        return if @installed
+
+        @installed = true
+        ::ActiveSupport::Notifications.subscribe("sql.active_record", Listener.new("Active Record query"))
+        ::ActiveSupport::Notifications.subscribe(CACHE_EVENTS, Listener.new("Rails.cache access"))
+        ::ActiveSupport.on_load(:active_record) do
+          ::ActiveRecord::ConnectionAdapters::ConnectionPool.prepend(Checkout)
+        end
+      end
+    end
+  end
+end
