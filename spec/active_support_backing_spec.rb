@@ -44,6 +44,36 @@ RSpec.describe "require \"holdfast/active_support\"" do
                                          ])
   end
 
+  it "gives ActiveSupport 6.1's executors the Rails 8.1 API: wrap(source:), run!(reset:), perform" do
+    out = ruby!(<<~RUBY)
+      require "holdfast/active_support"
+      reports = []
+      Holdfast.error_reporter.subscribe(Class.new { define_method(:report) { |e, **o| reports << [e.message, o[:handled], o[:source]] } }.new)
+      executor = Class.new(ActiveSupport::Executor)
+      log = []
+      executor.to_run { log << :run }
+      executor.to_complete { log << :complete }
+      begin
+        executor.wrap(source: "my.job") { executor.wrap { raise "boom" } }
+      rescue => e
+        log << e.message
+      end
+      lost = executor.run!
+      fresh = executor.run!(reset: true)
+      fresh.complete!
+      p [executor.perform { log << [:perform, executor.active?]; :done }, executor.active?, lost.equal?(fresh)]
+      p log
+      p reports
+    RUBY
+    expect(out.lines.map(&:chomp)).to eq([
+                                           "[:done, false, false]",
+                                           # wrap; run!; reset: completes the lost one, runs; complete!; perform
+                                           "[:run, :complete, \"boom\", :run, :complete, :run, :complete, " \
+                                           ":run, [:perform, false], :complete]",
+                                           "[[\"boom\", false, \"my.job\"]]"
+                                         ])
+  end
+
   it "is harmless when required twice" do
     out = ruby!(<<~RUBY)
       require "holdfast/active_support"

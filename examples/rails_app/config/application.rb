@@ -25,6 +25,10 @@ module HoldfastExample
       config.secret_key_base = "holdfast-example-not-secret"
     end
 
+    # A lock wait (the reload waiting for requests, say) longer than this is
+    # logged and instrumented as long_wait.holdfast.
+    config.holdfast.lock_wait_threshold = 10
+
     # Uncomment to make unwrapped application code an error:
     # config.holdfast.unwrapped_code = :raise
   end

@@ -13,6 +13,8 @@ class RequestsTest < Minitest::Test
     assert_operator Rails.application.reloader, :<, ActiveSupport::Reloader
     lock = ActiveSupport::Dependencies.interlock.instance_variable_get(:@lock)
     assert_kind_of Holdfast::ShareLock, lock.holdfast_lock
+    assert_equal 10, Holdfast.lock_wait_threshold
+    assert_same Rails.logger, Holdfast.logger
   end
 
   def test_concurrent_requests_each_run_inside_the_executor
