@@ -8,6 +8,7 @@
 mod context;
 pub mod executor;
 pub mod share_lock;
+pub mod store;
 
 pub use context::ContextId;
 pub use executor::{

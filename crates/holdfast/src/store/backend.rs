@@ -1,0 +1,86 @@
+//! The interface every storage backend implements. Backends only store;
+//! durability policies, write-behind and fencing checks before I/O live in
+//! [`super::Store`].
+
+use super::{ListQuery, Progress, Record, StoreError};
+
+/// One conditional write: applied only if the record's token is still
+/// `token` (the writer is the newest execution).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Write {
+    pub job_id: String,
+    pub token: u64,
+    pub progress: Progress,
+    /// Marks the record completed at `at`.
+    pub complete: bool,
+    pub at: i64,
+}
+
+/// What `begin` found and made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Begun {
+    /// Whether a record existed before (a fresh job has none).
+    pub existed: bool,
+    /// The record as it is now: its progress is what the job resumes from,
+    /// its token is the new execution's.
+    pub record: Record,
+}
+
+pub trait Backend: Send + Sync {
+    /// Atomically: creates the record (token 1) or gives it a new token
+    /// (one more than the stored one), counting a resumption when it holds
+    /// progress and is not completed.
+    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError>;
+
+    /// Applies `writes` in one transaction (group commit). The outer error
+    /// means nothing was written; otherwise each write has its own outcome
+    /// (stale or not found writes are skipped, the rest commit).
+    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError>;
+
+    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError>;
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError>;
+
+    /// Deletes completed records (completed before `completed_before`, or
+    /// all of them). Returns how many.
+    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError>;
+
+    /// Where the store is, for messages: a path, or a URL without password.
+    fn location(&self) -> &str;
+}
+
+/// How `begin` changes a stored record, the same in every backend.
+pub(crate) fn begin_existing(record: &mut Record, now: i64) {
+    record.token += 1;
+    if !record.is_completed() && !record.progress.is_empty() {
+        record.resumptions += 1;
+    }
+    record.updated_at = now;
+}
+
+pub(crate) fn fresh_record(job_id: &str, job_class: &str, now: i64) -> Record {
+    Record {
+        job_id: job_id.to_owned(),
+        job_class: job_class.to_owned(),
+        progress: Progress::default(),
+        resumptions: 0,
+        token: 1,
+        created_at: now,
+        updated_at: now,
+        completed_at: None,
+    }
+}
+
+/// The outcome of a write whose token did not match.
+pub(crate) fn rejected(job_id: &str, token: u64, stored: Option<u64>) -> StoreError {
+    match stored {
+        Some(newest) => StoreError::Stale {
+            job_id: job_id.to_owned(),
+            token,
+            newest: Some(newest),
+        },
+        None => StoreError::NotFound {
+            job_id: job_id.to_owned(),
+        },
+    }
+}

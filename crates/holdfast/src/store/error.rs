@@ -1,0 +1,87 @@
+//! The store's errors. Each says what happened, where (the store's path or
+//! URL, never a password) and what to do.
+
+use std::fmt;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// A newer execution of this job took over its progress: this one must
+    /// stop without writing. Nothing was written.
+    Stale {
+        job_id: String,
+        token: u64,
+        newest: Option<u64>,
+    },
+    /// No record for this job id (never begun, or pruned).
+    NotFound { job_id: String },
+    /// A value over its size limit. Nothing was written.
+    Limit {
+        what: &'static str,
+        max: usize,
+        got: usize,
+    },
+    /// An argument the store cannot take (empty id, bad option).
+    InvalidArgument(String),
+    /// The file exists but is not a Holdfast store.
+    NotADatabase { location: String, message: String },
+    /// Reading or writing failed: disk full, permissions, database gone.
+    Io { location: String, message: String },
+    /// The store was closed.
+    Closed { location: String },
+}
+
+impl StoreError {
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        StoreError::InvalidArgument(message.into())
+    }
+
+    pub(crate) fn io(location: &str, message: impl fmt::Display) -> Self {
+        StoreError::Io {
+            location: location.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::Stale {
+                job_id,
+                token,
+                newest,
+            } => {
+                write!(f, "execution {token} of job {job_id:?} is stale: ")?;
+                match newest {
+                    Some(newest) => write!(f, "execution {newest} owns its progress now")?,
+                    None => write!(f, "a newer execution owns its progress now")?,
+                }
+                write!(f, "; this one must stop without writing (nothing was written)")
+            }
+            StoreError::NotFound { job_id } => write!(
+                f,
+                "no continuation record for job {job_id:?}: begin an execution first (was it pruned?)"
+            ),
+            StoreError::Limit { what, max, got } => write!(
+                f,
+                "{what} is {got} bytes, over the limit of {max}; nothing was written{}",
+                if *what == "cursor" {
+                    " (keep a cursor to a position, such as an id or offset, or raise max_cursor_bytes)"
+                } else {
+                    ""
+                }
+            ),
+            StoreError::InvalidArgument(message) => f.write_str(message),
+            StoreError::NotADatabase { location, message } => write!(
+                f,
+                "{location} is not a Holdfast store ({message}); point the store at a new file, or move this one away"
+            ),
+            StoreError::Io { location, message } => write!(f, "{location}: {message}"),
+            StoreError::Closed { location } => {
+                write!(f, "{location} is closed; open the store again to use it")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}

@@ -1,0 +1,424 @@
+//! The durable continuation store: one record per job id, behind one
+//! [`Backend`] trait (memory, SQLite, PostgreSQL), with a [`Durability`]
+//! policy deciding when progress reaches the disk and fencing tokens
+//! deciding who may write.
+//!
+//! Fencing: every [`Store::begin_execution`] gets a token newer than all
+//! earlier ones for that job; a write with an older token is rejected as
+//! [`StoreError::Stale`] and writes nothing, so progress never regresses.
+
+mod backend;
+mod durability;
+mod error;
+mod memory;
+mod model;
+mod postgres;
+mod sqlite;
+mod writer;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use parking_lot::{Condvar, Mutex};
+
+pub use backend::{Backend, Begun, Write};
+pub use durability::{Checkpoint, Durability};
+pub use error::StoreError;
+pub use memory::MemoryBackend;
+pub use model::{
+    now_ms, Current, Limits, ListQuery, Progress, Record, State, DEFAULT_MAX_CURSOR_BYTES,
+    MAX_ID_BYTES, MAX_STEP_BYTES,
+};
+pub use postgres::{redact as redact_url, PostgresBackend, PostgresOptions};
+pub use sqlite::{SqliteBackend, SqliteOptions, Synchronous};
+
+/// Settings every backend shares.
+#[derive(Clone, Debug, Default)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    pub limits: Limits,
+    /// Completed records older than this are pruned as jobs complete
+    /// (checked at most once a minute); `None` keeps them until `prune`.
+    pub retention: Option<Duration>,
+}
+
+/// One execution of a job: its fencing token and the progress it resumes
+/// from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Execution {
+    pub job_id: String,
+    pub job_class: String,
+    pub token: u64,
+    /// The record as this execution found it (with its new token): its
+    /// progress is where the job resumes.
+    pub record: Record,
+    /// Whether a record existed before (false for a fresh job).
+    pub existed: bool,
+}
+
+pub struct Store {
+    shared: Arc<Shared>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    backend: Box<dyn Backend>,
+    options: StoreOptions,
+    pending: Mutex<Pending>,
+    /// Wakes the background writer (new dirty progress, or closing).
+    wake: Condvar,
+    /// Held across every backend write, so one job's writes land in the
+    /// order they were made. Taken before `pending`, never after.
+    io: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Progress accepted but not yet written, per job (the latest only).
+    dirty: HashMap<String, Write>,
+    /// Write failures not yet reported; the job's next checkpoint gets it.
+    failed: HashMap<String, StoreError>,
+    /// The newest token this process handed out per in-flight job, so a
+    /// stale execution is refused without a round trip.
+    newest: HashMap<String, u64>,
+    stopping: bool,
+    closed: bool,
+    last_retention_prune: i64,
+}
+
+impl Store {
+    pub fn open(backend: Box<dyn Backend>, options: StoreOptions) -> Store {
+        let interval = match options.durability {
+            Durability::Interval(every) => Some(every),
+            _ => None,
+        };
+        let shared = Arc::new(Shared {
+            backend,
+            options,
+            pending: Mutex::new(Pending::default()),
+            wake: Condvar::new(),
+            io: Mutex::new(()),
+        });
+        let writer = interval.and_then(|every| writer::spawn(Arc::clone(&shared), every));
+        Store {
+            shared,
+            writer: Mutex::new(writer),
+        }
+    }
+
+    pub fn memory(options: StoreOptions) -> Store {
+        Store::open(Box::new(MemoryBackend::new()), options)
+    }
+
+    pub fn sqlite(
+        path: impl AsRef<Path>,
+        sqlite: &SqliteOptions,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        Ok(Store::open(
+            Box::new(SqliteBackend::open(path, sqlite)?),
+            options,
+        ))
+    }
+
+    pub fn postgres(
+        url: &str,
+        postgres: &PostgresOptions,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        Ok(Store::open(
+            Box::new(PostgresBackend::connect(url, postgres)?),
+            options,
+        ))
+    }
+
+    /// Where the store is (a path, or a URL without its password).
+    pub fn location(&self) -> &str {
+        self.shared.backend.location()
+    }
+
+    pub fn durability(&self) -> Durability {
+        self.shared.options.durability
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.shared.options.limits
+    }
+
+    /// Starts an execution: writes out any progress this process still
+    /// holds for the job, then takes a new fencing token. The returned
+    /// record's progress is where the job resumes.
+    pub fn begin_execution(&self, job_id: &str, job_class: &str) -> Result<Execution, StoreError> {
+        let limits = self.shared.options.limits;
+        limits.check_job_id(job_id)?;
+        limits.check_job_class(job_class)?;
+        self.shared.check_open()?;
+        match self.shared.flush(Some(job_id)) {
+            Ok(()) | Err(StoreError::Stale { .. } | StoreError::NotFound { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let begun = self.shared.backend.begin(job_id, job_class, now_ms())?;
+        let token = begun.record.token;
+        {
+            let mut pending = self.shared.pending.lock();
+            pending.failed.remove(job_id);
+            pending.newest.insert(job_id.to_owned(), token);
+        }
+        Ok(Execution {
+            job_id: job_id.to_owned(),
+            job_class: job_class.to_owned(),
+            token,
+            record: begun.record,
+            existed: begun.existed,
+        })
+    }
+
+    /// Records `progress` under the durability policy. Returns
+    /// [`StoreError::Stale`] (nothing written) when a newer execution took
+    /// the job, and the error of an earlier write-behind flush of this job
+    /// that failed (its progress is kept and retried).
+    pub fn checkpoint(
+        &self,
+        execution: &Execution,
+        progress: Progress,
+        kind: Checkpoint,
+    ) -> Result<(), StoreError> {
+        self.shared.options.limits.check_progress(&progress)?;
+        let write = Write {
+            job_id: execution.job_id.clone(),
+            token: execution.token,
+            progress,
+            complete: false,
+            at: now_ms(),
+        };
+        let at_once = self.shared.options.durability.writes_at_once(kind);
+        {
+            let mut pending = self.shared.pending.lock();
+            if pending.closed {
+                return Err(self.shared.closed());
+            }
+            if let Some(error) = pending.failed.remove(&execution.job_id) {
+                if matches!(error, StoreError::Io { .. }) {
+                    // Keep the newest progress for the retry.
+                    pending.dirty.insert(execution.job_id.clone(), write);
+                }
+                return Err(error);
+            }
+            pending.refuse_stale(execution)?;
+            if !at_once {
+                let was_idle = pending.dirty.is_empty();
+                pending.dirty.insert(execution.job_id.clone(), write);
+                if was_idle {
+                    self.shared.wake.notify_one();
+                }
+                return Ok(());
+            }
+        }
+        self.shared.write_now(write)
+    }
+
+    /// Marks the job's record completed with its final progress (written at
+    /// once, under every policy).
+    pub fn complete(&self, execution: &Execution, progress: Progress) -> Result<(), StoreError> {
+        self.shared.options.limits.check_progress(&progress)?;
+        {
+            let mut pending = self.shared.pending.lock();
+            if pending.closed {
+                return Err(self.shared.closed());
+            }
+            pending.refuse_stale(execution)?;
+            pending.failed.remove(&execution.job_id);
+        }
+        let now = now_ms();
+        self.shared.write_now(Write {
+            job_id: execution.job_id.clone(),
+            token: execution.token,
+            progress,
+            complete: true,
+            at: now,
+        })?;
+        {
+            let mut pending = self.shared.pending.lock();
+            if pending.newest.get(&execution.job_id) == Some(&execution.token) {
+                pending.newest.remove(&execution.job_id);
+            }
+        }
+        self.shared.prune_for_retention(now)
+    }
+
+    /// The job's record, including progress accepted but not yet written.
+    pub fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
+        self.shared.check_open()?;
+        let record = self.shared.backend.get(job_id)?;
+        Ok(record.map(|r| self.shared.with_pending(r)))
+    }
+
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+        self.shared.check_open()?;
+        let records = self.shared.backend.list(query)?;
+        Ok(records
+            .into_iter()
+            .map(|r| self.shared.with_pending(r))
+            .collect())
+    }
+
+    /// Deletes completed records: those completed before `completed_before`
+    /// (ms since the epoch), or all. In-flight records are never pruned.
+    pub fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
+        self.shared.check_open()?;
+        self.shared.backend.prune(completed_before)
+    }
+
+    /// Writes every job's pending progress now, in one transaction.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.shared.check_open()?;
+        self.shared.flush(None)
+    }
+
+    /// Stops the background writer and writes what is pending. Later calls
+    /// get [`StoreError::Closed`]; closing again is a no-op.
+    pub fn close(&self) -> Result<(), StoreError> {
+        {
+            let mut pending = self.shared.pending.lock();
+            if pending.closed {
+                return Ok(());
+            }
+            pending.stopping = true;
+            self.shared.wake.notify_all();
+        }
+        if let Some(writer) = self.writer.lock().take() {
+            // A panicked writer has nothing left to give; the flush below
+            // still writes what is pending.
+            let _ = writer.join();
+        }
+        let flushed = self.shared.flush(None);
+        self.shared.pending.lock().closed = true;
+        flushed
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            // Drop cannot return it; a lost write must not pass in silence.
+            eprintln!("holdfast: closing {}: {error}", self.location());
+        }
+    }
+}
+
+impl Pending {
+    fn refuse_stale(&self, execution: &Execution) -> Result<(), StoreError> {
+        match self.newest.get(&execution.job_id) {
+            Some(&newest) if newest > execution.token => Err(StoreError::Stale {
+                job_id: execution.job_id.clone(),
+                token: execution.token,
+                newest: Some(newest),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Shared {
+    fn closed(&self) -> StoreError {
+        StoreError::Closed {
+            location: self.backend.location().to_owned(),
+        }
+    }
+
+    fn check_open(&self) -> Result<(), StoreError> {
+        if self.pending.lock().closed {
+            return Err(self.closed());
+        }
+        Ok(())
+    }
+
+    /// Writes one job's progress at once, superseding what is pending for it.
+    fn write_now(&self, write: Write) -> Result<(), StoreError> {
+        let _io = self.io.lock();
+        self.pending.lock().dirty.remove(&write.job_id);
+        let outcome = self.backend.write(std::slice::from_ref(&write));
+        match outcome {
+            Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(())),
+            Err(error) => {
+                // Kept for the next flush unless newer progress arrived.
+                self.pending
+                    .lock()
+                    .dirty
+                    .entry(write.job_id.clone())
+                    .or_insert(write);
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes pending progress (one job's, or all) in one transaction.
+    /// Failures are also recorded per job for its next checkpoint.
+    fn flush(&self, only: Option<&str>) -> Result<(), StoreError> {
+        let _io = self.io.lock();
+        let batch: Vec<Write> = {
+            let mut pending = self.pending.lock();
+            match only {
+                Some(job_id) => pending.dirty.remove(job_id).into_iter().collect(),
+                None => pending.dirty.drain().map(|(_, write)| write).collect(),
+            }
+        };
+        if batch.is_empty() {
+            return Ok(());
+        }
+        match self.backend.write(&batch) {
+            Ok(outcomes) => {
+                let mut first = Ok(());
+                let mut pending = self.pending.lock();
+                for (write, outcome) in batch.into_iter().zip(outcomes) {
+                    if let Err(error) = outcome {
+                        if first.is_ok() {
+                            first = Err(error.clone());
+                        }
+                        pending.failed.insert(write.job_id, error);
+                    }
+                }
+                first
+            }
+            Err(error) => {
+                let mut pending = self.pending.lock();
+                for write in batch {
+                    pending.failed.insert(write.job_id.clone(), error.clone());
+                    pending.dirty.entry(write.job_id.clone()).or_insert(write);
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn with_pending(&self, mut record: Record) -> Record {
+        let pending = self.pending.lock();
+        if let Some(write) = pending.dirty.get(&record.job_id) {
+            if write.token == record.token {
+                record.progress = write.progress.clone();
+                record.updated_at = write.at;
+            }
+        }
+        record
+    }
+
+    fn prune_for_retention(&self, now: i64) -> Result<(), StoreError> {
+        let Some(retention) = self.options.retention else {
+            return Ok(());
+        };
+        {
+            let mut pending = self.pending.lock();
+            if !retention.is_zero() && now - pending.last_retention_prune < 60_000 {
+                return Ok(());
+            }
+            pending.last_retention_prune = now;
+        }
+        let cutoff = now.saturating_sub(retention.as_millis() as i64);
+        // Zero retention deletes the record just completed too.
+        let cutoff = if retention.is_zero() { now + 1 } else { cutoff };
+        self.backend.prune(Some(cutoff)).map(|_| ())
+    }
+}

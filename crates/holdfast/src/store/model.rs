@@ -1,0 +1,173 @@
+//! What the store keeps per job, and the limits on it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::StoreError;
+
+/// A job's progress: the steps it finished, in order, and the step it is in
+/// with that step's cursor (opaque bytes: the Ruby layer stores ActiveJob's
+/// serialized JSON; `None` means the step has not advanced yet).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub completed: Vec<String>,
+    pub current: Option<Current>,
+}
+
+/// The step a job is inside, and how far it got.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Current {
+    pub step: String,
+    pub cursor: Option<Vec<u8>>,
+}
+
+impl Progress {
+    /// No step completed or started: a fresh job.
+    pub fn is_empty(&self) -> bool {
+        self.completed.is_empty() && self.current.is_none()
+    }
+}
+
+/// One job's stored record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub job_id: String,
+    pub job_class: String,
+    pub progress: Progress,
+    /// Executions that started with progress already stored.
+    pub resumptions: u64,
+    /// The newest execution's fencing token; only it may write.
+    pub token: u64,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl Record {
+    pub fn is_completed(&self) -> bool {
+        self.completed_at.is_some()
+    }
+}
+
+/// Which records `list` returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum State {
+    #[default]
+    Any,
+    InFlight,
+    Completed,
+}
+
+/// `list`'s query: a state, optionally one job class, newest or oldest
+/// update first, at most `limit` records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListQuery {
+    pub state: State,
+    pub job_class: Option<String>,
+    pub limit: usize,
+    pub newest_first: bool,
+}
+
+impl Default for ListQuery {
+    fn default() -> Self {
+        ListQuery {
+            state: State::Any,
+            job_class: None,
+            limit: 100,
+            newest_first: true,
+        }
+    }
+}
+
+/// Size limits, checked before anything is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    pub max_cursor_bytes: usize,
+}
+
+/// Job ids and class names: at most this many bytes (a column and index
+/// size every backend handles well).
+pub const MAX_ID_BYTES: usize = 255;
+/// Step names: at most this many bytes.
+pub const MAX_STEP_BYTES: usize = 255;
+/// The default cursor limit; a cursor is a position, not a payload.
+pub const DEFAULT_MAX_CURSOR_BYTES: usize = 64 * 1024;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_cursor_bytes: DEFAULT_MAX_CURSOR_BYTES,
+        }
+    }
+}
+
+impl Limits {
+    pub fn check_job_id(&self, job_id: &str) -> Result<(), StoreError> {
+        if job_id.is_empty() {
+            return Err(StoreError::invalid(
+                "job id is empty: every job needs a non-empty id",
+            ));
+        }
+        check_len("job id", job_id.len(), MAX_ID_BYTES)
+    }
+
+    pub fn check_job_class(&self, job_class: &str) -> Result<(), StoreError> {
+        if job_class.is_empty() {
+            return Err(StoreError::invalid("job class name is empty"));
+        }
+        check_len("job class name", job_class.len(), MAX_ID_BYTES)
+    }
+
+    pub fn check_progress(&self, progress: &Progress) -> Result<(), StoreError> {
+        for step in &progress.completed {
+            check_step(step)?;
+        }
+        if let Some(current) = &progress.current {
+            check_step(&current.step)?;
+            if let Some(cursor) = &current.cursor {
+                check_len("cursor", cursor.len(), self.max_cursor_bytes)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_step(step: &str) -> Result<(), StoreError> {
+    if step.is_empty() {
+        return Err(StoreError::invalid("step name is empty"));
+    }
+    check_len("step name", step.len(), MAX_STEP_BYTES)
+}
+
+fn check_len(what: &'static str, got: usize, max: usize) -> Result<(), StoreError> {
+    if got > max {
+        return Err(StoreError::Limit { what, max, got });
+    }
+    Ok(())
+}
+
+/// Now, in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Completed step names as stored: a JSON array of strings.
+pub(crate) fn encode_steps(steps: &[String]) -> String {
+    serde_json::Value::from(steps.to_vec()).to_string()
+}
+
+pub(crate) fn decode_steps(location: &str, text: &str) -> Result<Vec<String>, StoreError> {
+    let corrupt = || StoreError::Io {
+        location: location.to_owned(),
+        message: format!("a record's completed steps are not a JSON array of strings: {text:?}"),
+    };
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt())?;
+    let array = value.as_array().ok_or_else(corrupt)?;
+    array
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned).ok_or_else(corrupt))
+        .collect()
+}

@@ -1,0 +1,361 @@
+//! The SQLite backend: the embedded default. One file in WAL mode; safe for
+//! several processes on one host (Puma workers, job processes), which wait
+//! for each other's writes up to `busy_timeout`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{
+    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
+};
+
+use super::backend::{begin_existing, fresh_record, rejected, Backend, Begun, Write};
+use super::model::{decode_steps, encode_steps};
+use super::{Current, ListQuery, Progress, Record, State, StoreError};
+
+/// The schema this build writes (`PRAGMA user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+/// How hard a commit tries to reach the disk (SQLite's `synchronous`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Synchronous {
+    /// Every commit is fsynced: committed progress survives power loss.
+    #[default]
+    Full,
+    /// Commits reach the OS but are fsynced only at WAL checkpoints:
+    /// committed progress survives a process crash (SIGKILL, OOM kill), not
+    /// a power loss or kernel crash.
+    Normal,
+}
+
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    pub synchronous: Synchronous,
+    /// How long a write waits for another process's write to finish.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            synchronous: Synchronous::Full,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+pub struct SqliteBackend {
+    location: String,
+    /// Writes go through one connection; reads through another, so a
+    /// `get` never waits behind a group commit (WAL lets them overlap).
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+}
+
+const COLUMNS: &str =
+    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at";
+
+impl SqliteBackend {
+    pub fn open(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, StoreError> {
+        let path: PathBuf = path.as_ref().to_path_buf();
+        let location = format!("SQLite store {}", path.display());
+        let writer = connect(&path, &location, options)?;
+        create_schema(&writer, &location)?;
+        let reader = connect(&path, &location, options)?;
+        Ok(SqliteBackend {
+            location,
+            writer: Mutex::new(writer),
+            reader: Mutex::new(reader),
+        })
+    }
+
+    fn err(&self, error: rusqlite::Error) -> StoreError {
+        sqlite_error(&self.location, error)
+    }
+}
+
+fn connect(path: &Path, location: &str, options: &SqliteOptions) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(|e| {
+        let hint = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+                format!(
+                    " (the directory {} does not exist; create it first)",
+                    dir.display()
+                )
+            }
+            _ => " (check that the directory exists and this process may write to it)".to_owned(),
+        };
+        StoreError::io(
+            location,
+            format!("cannot open the database file: {e}{hint}"),
+        )
+    })?;
+    connection
+        .busy_timeout(options.busy_timeout)
+        .map_err(|e| sqlite_error(location, e))?;
+    // The first statement that reads the file: a file that is not a
+    // database fails here, before anything is written to it.
+    let mode: String = connection
+        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
+        .map_err(|e| sqlite_error(location, e))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::io(
+            location,
+            format!("cannot switch the database to WAL mode (it stays in {mode} mode): is it on a network file system?"),
+        ));
+    }
+    let synchronous = match options.synchronous {
+        Synchronous::Full => "FULL",
+        Synchronous::Normal => "NORMAL",
+    };
+    connection
+        .pragma_update(None, "synchronous", synchronous)
+        .map_err(|e| sqlite_error(location, e))?;
+    Ok(connection)
+}
+
+fn create_schema(connection: &Connection, location: &str) -> Result<(), StoreError> {
+    let version: i64 = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| sqlite_error(location, e))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::io(
+            location,
+            format!("the store was written by a newer Holdfast (schema {version}; this one knows up to {SCHEMA_VERSION}); upgrade Holdfast"),
+        ));
+    }
+    connection
+        .execute_batch(&format!(
+            "BEGIN IMMEDIATE;
+             CREATE TABLE IF NOT EXISTS holdfast_continuations (
+               job_id TEXT PRIMARY KEY NOT NULL,
+               job_class TEXT NOT NULL,
+               completed_steps TEXT NOT NULL,
+               current_step TEXT,
+               cursor BLOB,
+               resumptions INTEGER NOT NULL,
+               token INTEGER NOT NULL,
+               created_at INTEGER NOT NULL,
+               updated_at INTEGER NOT NULL,
+               completed_at INTEGER
+             ) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS holdfast_continuations_by_update
+               ON holdfast_continuations (completed_at, updated_at);
+             PRAGMA user_version = {SCHEMA_VERSION};
+             COMMIT;"
+        ))
+        .map_err(|e| sqlite_error(location, e))
+}
+
+pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &error {
+        match failure.code {
+            ErrorCode::NotADatabase => {
+                return StoreError::NotADatabase {
+                    location: location.to_owned(),
+                    message: format!("SQLite says: {error}"),
+                }
+            }
+            ErrorCode::DiskFull => {
+                return StoreError::io(location, format!("the disk is full: {error}"))
+            }
+            ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied => {
+                return StoreError::io(
+                    location,
+                    format!("{error} (the file and its directory must be writable by this process: SQLite creates -wal and -shm files beside it)"),
+                )
+            }
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                return StoreError::io(
+                    location,
+                    format!("{error}: another process held the write lock longer than busy_timeout"),
+                )
+            }
+            _ => {}
+        }
+    }
+    StoreError::io(location, error)
+}
+
+fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record, StoreError>> {
+    let steps: String = row.get(2)?;
+    let current_step: Option<String> = row.get(3)?;
+    let cursor: Option<Vec<u8>> = row.get(4)?;
+    let completed = match decode_steps(location, &steps) {
+        Ok(completed) => completed,
+        Err(error) => return Ok(Err(error)),
+    };
+    Ok(Ok(Record {
+        job_id: row.get(0)?,
+        job_class: row.get(1)?,
+        progress: Progress {
+            completed,
+            current: current_step.map(|step| Current { step, cursor }),
+        },
+        resumptions: row.get::<_, i64>(5)? as u64,
+        token: row.get::<_, i64>(6)? as u64,
+        created_at: row.get(7)?,
+        updated_at: row.get(8)?,
+        completed_at: row.get(9)?,
+    }))
+}
+
+impl Backend for SqliteBackend {
+    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
+        let mut connection = self.writer.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let existing = tx
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM holdfast_continuations WHERE job_id = ?1"),
+                [job_id],
+                |row| read_record(&self.location, row),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .transpose()?;
+        let begun = match existing {
+            Some(mut record) => {
+                begin_existing(&mut record, now);
+                tx.execute(
+                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4 WHERE job_id = ?1",
+                    params![job_id, record.token as i64, record.resumptions as i64, now],
+                )
+                .map_err(|e| self.err(e))?;
+                Begun {
+                    existed: true,
+                    record,
+                }
+            }
+            None => {
+                let record = fresh_record(job_id, job_class, now);
+                tx.execute(
+                    &format!("INSERT INTO holdfast_continuations ({COLUMNS}) VALUES (?1, ?2, '[]', NULL, NULL, 0, 1, ?3, ?3, NULL)"),
+                    params![job_id, job_class, now],
+                )
+                .map_err(|e| self.err(e))?;
+                Begun {
+                    existed: false,
+                    record,
+                }
+            }
+        };
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(begun)
+    }
+
+    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        let mut connection = self.writer.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let mut outcomes = Vec::with_capacity(writes.len());
+        {
+            let mut update = tx
+                .prepare_cached(
+                    "UPDATE holdfast_continuations
+                     SET completed_steps = ?3, current_step = ?4, cursor = ?5, updated_at = ?6,
+                         completed_at = CASE WHEN ?7 THEN ?6 ELSE completed_at END
+                     WHERE job_id = ?1 AND token = ?2",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut token_of = tx
+                .prepare_cached("SELECT token FROM holdfast_continuations WHERE job_id = ?1")
+                .map_err(|e| self.err(e))?;
+            for write in writes {
+                let (step, cursor) = match &write.progress.current {
+                    Some(current) => (Some(current.step.as_str()), current.cursor.as_deref()),
+                    None => (None, None),
+                };
+                let changed = update
+                    .execute(params![
+                        write.job_id,
+                        write.token as i64,
+                        encode_steps(&write.progress.completed),
+                        step,
+                        cursor,
+                        write.at,
+                        write.complete,
+                    ])
+                    .map_err(|e| self.err(e))?;
+                if changed == 1 {
+                    outcomes.push(Ok(()));
+                } else {
+                    let stored: Option<i64> = token_of
+                        .query_row([&write.job_id], |row| row.get(0))
+                        .optional()
+                        .map_err(|e| self.err(e))?;
+                    outcomes.push(Err(rejected(
+                        &write.job_id,
+                        write.token,
+                        stored.map(|t| t as u64),
+                    )));
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(outcomes)
+    }
+
+    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
+        let connection = self.reader.lock();
+        let mut statement = connection
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM holdfast_continuations WHERE job_id = ?1"
+            ))
+            .map_err(|e| self.err(e))?;
+        statement
+            .query_row([job_id], |row| read_record(&self.location, row))
+            .optional()
+            .map_err(|e| self.err(e))?
+            .transpose()
+    }
+
+    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+        let state = match query.state {
+            State::Any => "1",
+            State::InFlight => "completed_at IS NULL",
+            State::Completed => "completed_at IS NOT NULL",
+        };
+        let order = if query.newest_first { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM holdfast_continuations
+             WHERE {state} AND (?1 IS NULL OR job_class = ?1)
+             ORDER BY updated_at {order}, job_id {order} LIMIT ?2"
+        );
+        let connection = self.reader.lock();
+        let mut statement = connection.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let rows = statement
+            .query_map(params![query.job_class, limit], |row| {
+                read_record(&self.location, row)
+            })
+            .map_err(|e| self.err(e))?;
+        let mut records = Vec::new();
+        for row in rows {
+            records.push(row.map_err(|e| self.err(e))??);
+        }
+        Ok(records)
+    }
+
+    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
+        let connection = self.writer.lock();
+        let deleted = connection
+            .execute(
+                "DELETE FROM holdfast_continuations
+                 WHERE completed_at IS NOT NULL AND (?1 IS NULL OR completed_at < ?1)",
+                [completed_before],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(deleted as u64)
+    }
+
+    fn location(&self) -> &str {
+        &self.location
+    }
+}

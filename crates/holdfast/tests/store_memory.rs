@@ -1,0 +1,171 @@
+//! The store over the memory backend, and the store's own policies
+//! (write-behind failures, retention) over a backend that can be broken.
+
+mod store_cases;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use holdfast::store::{
+    Backend, Begun, Checkpoint, Durability, ListQuery, MemoryBackend, Record, Store, StoreError,
+    StoreOptions, Write,
+};
+use store_cases::{at, eventually, job, Opener};
+
+fn opener() -> Opener<'static> {
+    Opener {
+        open: &Store::memory,
+        again: None,
+    }
+}
+
+#[test]
+fn lifecycle() {
+    store_cases::lifecycle(&opener());
+}
+
+#[test]
+fn a_stale_execution_writes_nothing() {
+    store_cases::a_stale_execution_writes_nothing(&opener());
+}
+
+#[test]
+fn limits_refuse_and_write_nothing() {
+    store_cases::limits_refuse_and_write_nothing(&opener());
+}
+
+#[test]
+fn list_and_prune() {
+    store_cases::list_and_prune(&opener());
+}
+
+#[test]
+fn fencing_race() {
+    store_cases::fencing_race(&opener(), 5000);
+}
+
+/// The memory backend whose writes fail while `broken` is set, as a full
+/// disk or a database that went away would.
+struct Breakable {
+    inner: MemoryBackend,
+    broken: Arc<AtomicBool>,
+}
+
+impl Backend for Breakable {
+    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
+        self.inner.begin(job_id, job_class, now)
+    }
+    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StoreError::Io {
+                location: "breakable store".into(),
+                message: "the disk is full".into(),
+            });
+        }
+        self.inner.write(writes)
+    }
+    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.get(job_id)
+    }
+    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+        self.inner.list(query)
+    }
+    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
+        self.inner.prune(completed_before)
+    }
+    fn location(&self) -> &str {
+        "breakable store"
+    }
+}
+
+fn breakable(durability: Durability) -> (Store, Arc<AtomicBool>) {
+    let broken = Arc::new(AtomicBool::new(false));
+    let backend = Breakable {
+        inner: MemoryBackend::new(),
+        broken: Arc::clone(&broken),
+    };
+    let store = Store::open(
+        Box::new(backend),
+        StoreOptions {
+            durability,
+            ..StoreOptions::default()
+        },
+    );
+    (store, broken)
+}
+
+#[test]
+fn a_failed_write_behind_flush_is_returned_by_the_next_checkpoint_and_loses_nothing() {
+    let (store, broken) = breakable(Durability::Interval(Duration::from_millis(10)));
+    let id = job("broken");
+    let e = store.begin_execution(&id, "Job").unwrap();
+    broken.store(true, Ordering::SeqCst);
+    store
+        .checkpoint(&e, at("s", b"1", &[]), Checkpoint::Cursor)
+        .unwrap();
+    assert!(matches!(store.flush(), Err(StoreError::Io { .. })));
+    let error = store
+        .checkpoint(&e, at("s", b"2", &[]), Checkpoint::Cursor)
+        .unwrap_err();
+    assert_eq!(error.to_string(), "breakable store: the disk is full");
+    // The newest progress is kept and written once the disk is back.
+    broken.store(false, Ordering::SeqCst);
+    eventually(|| store.get(&id).unwrap().unwrap().progress == at("s", b"2", &[]));
+    store.flush().unwrap();
+    store
+        .checkpoint(&e, at("s", b"3", &[]), Checkpoint::Cursor)
+        .unwrap();
+}
+
+#[test]
+fn a_failed_synchronous_checkpoint_returns_the_error_at_once_and_keeps_the_progress() {
+    let (store, broken) = breakable(Durability::EveryCheckpoint);
+    let id = job("broken-sync");
+    let e = store.begin_execution(&id, "Job").unwrap();
+    broken.store(true, Ordering::SeqCst);
+    assert!(matches!(
+        store.checkpoint(&e, at("s", b"1", &[]), Checkpoint::Cursor),
+        Err(StoreError::Io { .. })
+    ));
+    assert!(
+        store.close().is_err(),
+        "close must report progress it could not write"
+    );
+    broken.store(false, Ordering::SeqCst);
+}
+
+#[test]
+fn zero_retention_prunes_a_job_when_it_completes() {
+    let store = Store::memory(StoreOptions {
+        retention: Some(Duration::ZERO),
+        ..StoreOptions::default()
+    });
+    let id = job("retention");
+    let e = store.begin_execution(&id, "Job").unwrap();
+    store.complete(&e, Default::default()).unwrap();
+    assert!(store.get(&id).unwrap().is_none());
+}
+
+#[test]
+fn durability_names_parse_and_bad_ones_say_what_is_allowed() {
+    assert_eq!(
+        Durability::parse("every_checkpoint").unwrap(),
+        Durability::EveryCheckpoint
+    );
+    assert_eq!(
+        Durability::parse("interval:100").unwrap(),
+        Durability::Interval(Duration::from_millis(100))
+    );
+    assert_eq!(
+        Durability::parse("step_boundaries").unwrap(),
+        Durability::StepBoundaries
+    );
+    for bad in ["interval:0", "interval:", "always"] {
+        let error = Durability::parse(bad).unwrap_err().to_string();
+        assert!(
+            error.contains("use every_checkpoint, step_boundaries or interval:<milliseconds>"),
+            "{error}"
+        );
+    }
+}
