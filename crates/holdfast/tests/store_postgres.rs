@@ -5,8 +5,8 @@
 
 mod store_cases;
 
-use holdfast::store::{Checkpoint, PostgresOptions, Store, StoreError, StoreOptions};
-use store_cases::{at, job, Opener};
+use holdfast::store::{PostgresOptions, Store, StoreError, StoreOptions};
+use store_cases::Opener;
 
 fn url() -> String {
     std::env::var("HOLDFAST_TEST_POSTGRES_URL").unwrap_or_else(|_| {
