@@ -83,12 +83,89 @@ enum holdfast_status
    The caller's buffer is too small; the needed size was written.
    */
   HOLDFAST_BUFFER_TOO_SMALL = 11,
+  /*
+   A newer execution of the job owns its progress: this execution must
+   stop. Nothing was written.
+   */
+  HOLDFAST_STALE = 12,
+  /*
+   No record for that job id.
+   */
+  HOLDFAST_NOT_FOUND = 13,
+  /*
+   A job id, class name, step name or cursor over its size limit.
+   Nothing was written.
+   */
+  HOLDFAST_LIMIT = 14,
+  /*
+   Reading or writing the store failed (disk full, permissions, the
+   database went away). Progress that could not be written is kept and
+   retried by the next flush.
+   */
+  HOLDFAST_IO = 15,
+  /*
+   The store's file exists but is not a Holdfast store; it was left alone.
+   */
+  HOLDFAST_NOT_A_DATABASE = 16,
+  /*
+   The store was closed.
+   */
+  HOLDFAST_CLOSED = 17,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
 typedef enum holdfast_status holdfast_status;
 #else
 typedef uint32_t holdfast_status;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ When checkpoints reach the disk (`holdfast_store_options.durability`).
+ */
+enum holdfast_durability
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /*
+   Each checkpoint returns once committed.
+   */
+  HOLDFAST_DURABILITY_EVERY_CHECKPOINT = 0,
+  /*
+   Write-behind: committed at most every `interval_ms`, many jobs per commit.
+   */
+  HOLDFAST_DURABILITY_INTERVAL = 1,
+  /*
+   Committed when a step completes or the job is interrupted.
+   */
+  HOLDFAST_DURABILITY_STEP_BOUNDARIES = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum holdfast_durability holdfast_durability;
+#else
+typedef uint32_t holdfast_durability;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/*
+ Which records `holdfast_store_list_json` returns.
+ */
+enum holdfast_record_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  HOLDFAST_RECORDS_ANY = 0,
+  HOLDFAST_RECORDS_IN_FLIGHT = 1,
+  HOLDFAST_RECORDS_COMPLETED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum holdfast_record_state holdfast_record_state;
+#else
+typedef uint32_t holdfast_record_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -110,6 +187,18 @@ typedef struct holdfast_executor holdfast_executor;
  by `holdfast_share_lock_free`.
  */
 typedef struct holdfast_share_lock holdfast_share_lock;
+
+/*
+ Opaque store handle, made by a `holdfast_store_open_*` function and
+ released by `holdfast_store_free`.
+ */
+typedef struct holdfast_store holdfast_store;
+
+/*
+ Opaque execution handle, made by `holdfast_store_begin`, released by
+ `holdfast_store_execution_free`.
+ */
+typedef struct holdfast_store_execution holdfast_store_execution;
 
 /*
  A run or complete callback. Return 0 to go on; anything else fails the
@@ -142,6 +231,67 @@ typedef void (*holdfast_error_reporter_fn)(void *userdata,
  The work inside `holdfast_executor_wrap`. Return 0 on success.
  */
 typedef int (*holdfast_work_fn)(void *userdata);
+
+/*
+ Options for opening a store. Zero-initialise it (`= {0}`) for the
+ defaults: every_checkpoint, 64 KiB cursors, SQLite synchronous FULL with
+ a 5 s busy timeout, PostgreSQL table "holdfast_continuations", completed
+ records kept until pruned.
+ */
+typedef struct {
+  holdfast_durability durability;
+  /*
+   For `HOLDFAST_DURABILITY_INTERVAL`: at least 1.
+   */
+  uint64_t interval_ms;
+  /*
+   0 for the default (65536).
+   */
+  size_t max_cursor_bytes;
+  /*
+   SQLite: true for synchronous NORMAL (survives a process crash, not a
+   power loss); false for FULL (survives both).
+   */
+  bool sqlite_synchronous_normal;
+  /*
+   SQLite: 0 for the default (5000).
+   */
+  uint64_t sqlite_busy_timeout_ms;
+  /*
+   PostgreSQL: NULL for the default table name.
+   */
+  const char *postgres_table;
+  /*
+   Prune completed records older than this as jobs complete; negative
+   keeps them until `holdfast_store_prune`.
+   */
+  int64_t retention_ms;
+} holdfast_store_options;
+
+/*
+ What `holdfast_store_execution_get_info` reports.
+ */
+typedef struct {
+  /*
+   This execution's fencing token (newer than every earlier one).
+   */
+  uint64_t token;
+  /*
+   Executions of this job that started with progress already stored.
+   */
+  uint64_t resumptions;
+  /*
+   Whether the job had a record before this execution.
+   */
+  bool existed;
+  /*
+   Whether the record was already completed when this execution began.
+   */
+  bool completed;
+  size_t completed_steps;
+  bool has_current_step;
+  bool has_cursor;
+} holdfast_store_execution_info;
 
 #ifdef __cplusplus
 extern "C" {
@@ -455,6 +605,236 @@ holdfast_status holdfast_share_lock_snapshot_json(const holdfast_share_lock *loc
                                                   char *buf,
                                                   size_t len,
                                                   size_t *out_len);
+
+/*
+ Opens (creating if needed) the SQLite store at `path` (NUL-terminated
+ UTF-8) and writes its handle to `*out`. Errors: `HOLDFAST_NOT_A_DATABASE`
+ (the file is something else; it is left alone), `HOLDFAST_IO` (the
+ directory is missing or not writable), `HOLDFAST_INVALID_ARGUMENT`.
+
+ # Safety
+ `path` is a NUL-terminated string; `options` NULL or readable; `out` writable.
+ */
+holdfast_status holdfast_store_open_sqlite(const char *path,
+                                           const holdfast_store_options *options,
+                                           holdfast_store **out);
+
+/*
+ Connects to the PostgreSQL store at `url` (`postgres://user:password@host:port/db`),
+ creating its table if absent, and writes the handle to `*out`. Error
+ messages never contain the password.
+
+ # Safety
+ `url` is a NUL-terminated string; `options` NULL or readable; `out` writable.
+ */
+holdfast_status holdfast_store_open_postgres(const char *url,
+                                             const holdfast_store_options *options,
+                                             holdfast_store **out);
+
+/*
+ Makes an in-memory store (progress lives as long as the handle).
+
+ # Safety
+ `options` NULL or readable; `out` writable.
+ */
+holdfast_status holdfast_store_open_memory(const holdfast_store_options *options,
+                                           holdfast_store **out);
+
+/*
+ Writes every job's pending progress now, in one transaction.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_flush(const holdfast_store *store);
+
+/*
+ Flushes and closes the store; later calls on it and its executions
+ return `HOLDFAST_CLOSED`. The handle must still be freed. Returns the
+ flush's error, if any.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_close(const holdfast_store *store);
+
+/*
+ Releases the handle; NULL is a no-op. The store closes (flushing pending
+ progress) once its executions are freed too; a flush that fails then is
+ reported on stderr, so call `holdfast_store_close` first to get it.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_free(holdfast_store *store);
+
+/*
+ Writes the job's record as JSON (`job_id`, `job_class`, `completed`,
+ `current` {`step`, `cursor`, `cursor_base64`} or null, `resumptions`,
+ `token`, `created_at`, `updated_at`, `completed_at`; times in ms since
+ the epoch) into `buf`, NUL-terminated, and its length into `*out_len`.
+ `HOLDFAST_NOT_FOUND` if there is none; `HOLDFAST_BUFFER_TOO_SMALL` (with
+ the needed length in `*out_len`) if `len` is too small.
+
+ # Safety
+ `job_id` points to `job_id_len` bytes; `buf` is NULL (with `len` 0) or
+ `len` writable bytes; `out_len` writable.
+ */
+holdfast_status holdfast_store_get_json(const holdfast_store *store,
+                                        const uint8_t *job_id,
+                                        size_t job_id_len,
+                                        char *buf,
+                                        size_t len,
+                                        size_t *out_len);
+
+/*
+ Writes a JSON array of records (as `holdfast_store_get_json` writes
+ one), at most `limit`, most recently updated first when
+ `newest_first`, of one job class when `job_class` is not NULL
+ (NUL-terminated). Buffer handling as in `holdfast_store_get_json`.
+
+ # Safety
+ `job_class` NULL or NUL-terminated; `buf`/`out_len` as in `holdfast_store_get_json`.
+ */
+holdfast_status holdfast_store_list_json(const holdfast_store *store,
+                                         holdfast_record_state state,
+                                         const char *job_class,
+                                         size_t limit,
+                                         bool newest_first,
+                                         char *buf,
+                                         size_t len,
+                                         size_t *out_len);
+
+/*
+ Deletes completed records completed before `completed_before_ms` (ms
+ since the epoch), or all completed records when it is negative. In-flight
+ records are never deleted. Writes how many went to `*out_deleted` (may
+ be NULL).
+
+ # Safety
+ `out_deleted` NULL or writable.
+ */
+holdfast_status holdfast_store_prune(const holdfast_store *store,
+                                     int64_t completed_before_ms,
+                                     uint64_t *out_deleted);
+
+/*
+ Begins an execution of the job `job_id` (class `job_class`, for
+ listing): writes out progress this process still holds for it, takes a
+ new fencing token, and writes the handle to `*out`. Any older execution
+ of the job, in any process, now gets `HOLDFAST_STALE` on its next write.
+
+ # Safety
+ `job_id`/`job_class` point to their lengths in bytes; `out` writable.
+ */
+holdfast_status holdfast_store_begin(const holdfast_store *store,
+                                     const uint8_t *job_id,
+                                     size_t job_id_len,
+                                     const uint8_t *job_class,
+                                     size_t job_class_len,
+                                     holdfast_store_execution **out);
+
+/*
+ Fills `*out` with the execution's token, resumption count and the shape
+ of its current progress.
+
+ # Safety
+ `out` writable.
+ */
+holdfast_status holdfast_store_execution_get_info(const holdfast_store_execution *execution,
+                                                  holdfast_store_execution_info *out);
+
+/*
+ Copies the name of completed step `index` (0 = first) into `buf`,
+ NUL-terminated; `HOLDFAST_INVALID_ARGUMENT` past the end. Buffer handling
+ as in `holdfast_store_get_json`.
+
+ # Safety
+ `buf` NULL (with `len` 0) or `len` writable bytes; `out_len` writable.
+ */
+holdfast_status holdfast_store_execution_completed_step(const holdfast_store_execution *execution,
+                                                        size_t index,
+                                                        char *buf,
+                                                        size_t len,
+                                                        size_t *out_len);
+
+/*
+ Copies the current step's name into `buf`, NUL-terminated;
+ `HOLDFAST_NOT_FOUND` when no step is in progress.
+
+ # Safety
+ As `holdfast_store_execution_completed_step`.
+ */
+holdfast_status holdfast_store_execution_current_step(const holdfast_store_execution *execution,
+                                                      char *buf,
+                                                      size_t len,
+                                                      size_t *out_len);
+
+/*
+ Copies the current step's cursor bytes into `buf` (no NUL added);
+ `HOLDFAST_NOT_FOUND` when there is no step in progress or it has no
+ cursor yet.
+
+ # Safety
+ `buf` NULL (with `len` 0) or `len` writable bytes; `out_len` writable.
+ */
+holdfast_status holdfast_store_execution_cursor(const holdfast_store_execution *execution,
+                                                uint8_t *buf,
+                                                size_t len,
+                                                size_t *out_len);
+
+/*
+ Records that the job is in step `step` at `cursor` (`cursor_len` bytes;
+ `has_cursor` false for a step that has not advanced), under the store's
+ durability policy. Moving to a different step than the current one is a
+ step boundary (written at once under every policy). `HOLDFAST_STALE`:
+ a newer execution owns the job; stop without writing.
+
+ # Safety
+ `step` points to `step_len` bytes; `cursor` to `cursor_len` bytes.
+ */
+holdfast_status holdfast_store_execution_checkpoint(const holdfast_store_execution *execution,
+                                                    const uint8_t *step,
+                                                    size_t step_len,
+                                                    const uint8_t *cursor,
+                                                    size_t cursor_len,
+                                                    bool has_cursor);
+
+/*
+ Marks the current step completed (written at once under every policy).
+ `HOLDFAST_INVALID_ARGUMENT` when no step is in progress.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_execution_complete_step(const holdfast_store_execution *execution);
+
+/*
+ Writes the current progress now, whatever the policy: for a job that is
+ about to stop.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_execution_interrupt(const holdfast_store_execution *execution);
+
+/*
+ Marks the job completed with its progress (written at once).
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_execution_complete(const holdfast_store_execution *execution);
+
+/*
+ Releases the execution handle; NULL is a no-op. Progress already
+ recorded stays recorded (pending write-behind progress is written by the
+ store's writer, flush or close).
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_execution_free(holdfast_store_execution *execution);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -33,6 +33,22 @@ pub enum holdfast_status {
     HOLDFAST_NOT_HELD = 10,
     /// The caller's buffer is too small; the needed size was written.
     HOLDFAST_BUFFER_TOO_SMALL = 11,
+    /// A newer execution of the job owns its progress: this execution must
+    /// stop. Nothing was written.
+    HOLDFAST_STALE = 12,
+    /// No record for that job id.
+    HOLDFAST_NOT_FOUND = 13,
+    /// A job id, class name, step name or cursor over its size limit.
+    /// Nothing was written.
+    HOLDFAST_LIMIT = 14,
+    /// Reading or writing the store failed (disk full, permissions, the
+    /// database went away). Progress that could not be written is kept and
+    /// retried by the next flush.
+    HOLDFAST_IO = 15,
+    /// The store's file exists but is not a Holdfast store; it was left alone.
+    HOLDFAST_NOT_A_DATABASE = 16,
+    /// The store was closed.
+    HOLDFAST_CLOSED = 17,
 }
 
 /// An error on its way out through the boundary.
@@ -112,6 +128,12 @@ pub extern "C" fn holdfast_status_name(status: u32) -> *const c_char {
         9 => c"HOLDFAST_TIMEOUT",
         10 => c"HOLDFAST_NOT_HELD",
         11 => c"HOLDFAST_BUFFER_TOO_SMALL",
+        12 => c"HOLDFAST_STALE",
+        13 => c"HOLDFAST_NOT_FOUND",
+        14 => c"HOLDFAST_LIMIT",
+        15 => c"HOLDFAST_IO",
+        16 => c"HOLDFAST_NOT_A_DATABASE",
+        17 => c"HOLDFAST_CLOSED",
         _ => c"HOLDFAST_UNKNOWN_STATUS",
     };
     name.as_ptr()

@@ -11,12 +11,16 @@ use parking_lot::Mutex;
 
 use crate::error::{holdfast_status, Failure};
 use crate::executor::{CExecution, CExecutor};
+use crate::store_execution::CStoreExecution;
+use holdfast::store::Store;
 use holdfast::ShareLock;
 
 pub(crate) enum Handle {
     Executor(Arc<CExecutor>),
     Execution(Arc<CExecution>),
     ShareLock(Arc<ShareLock>),
+    Store(Arc<Store>),
+    StoreExecution(Arc<CStoreExecution>),
 }
 
 impl Handle {
@@ -25,6 +29,8 @@ impl Handle {
             Handle::Executor(_) => "holdfast_executor",
             Handle::Execution(_) => "holdfast_execution",
             Handle::ShareLock(_) => "holdfast_share_lock",
+            Handle::Store(_) => "holdfast_store",
+            Handle::StoreExecution(_) => "holdfast_store_execution",
         }
     }
 }
@@ -58,6 +64,8 @@ fn lookup(id: usize, wanted: &'static str) -> Result<Handle, Failure> {
             Handle::Executor(e) => Handle::Executor(Arc::clone(e)),
             Handle::Execution(e) => Handle::Execution(Arc::clone(e)),
             Handle::ShareLock(l) => Handle::ShareLock(Arc::clone(l)),
+            Handle::Store(s) => Handle::Store(Arc::clone(s)),
+            Handle::StoreExecution(e) => Handle::StoreExecution(Arc::clone(e)),
         }),
     }
 }
@@ -87,6 +95,20 @@ pub(crate) fn execution(id: usize) -> Result<Arc<CExecution>, Failure> {
     match lookup(id, "holdfast_execution")? {
         Handle::Execution(e) => Ok(e),
         other => Err(wrong_type(id, &other, "holdfast_execution")),
+    }
+}
+
+pub(crate) fn store(id: usize) -> Result<Arc<Store>, Failure> {
+    match lookup(id, "holdfast_store")? {
+        Handle::Store(s) => Ok(s),
+        other => Err(wrong_type(id, &other, "holdfast_store")),
+    }
+}
+
+pub(crate) fn store_execution(id: usize) -> Result<Arc<CStoreExecution>, Failure> {
+    match lookup(id, "holdfast_store_execution")? {
+        Handle::StoreExecution(e) => Ok(e),
+        other => Err(wrong_type(id, &other, "holdfast_store_execution")),
     }
 }
 

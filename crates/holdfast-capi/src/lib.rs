@@ -4,12 +4,17 @@
 
 #![allow(non_camel_case_types)]
 
+mod buffers;
 mod error;
 mod executor;
 mod handles;
 mod panic;
 mod share_lock;
+mod store;
+mod store_execution;
 
 pub use error::{holdfast_last_error_message, holdfast_status, holdfast_status_name};
 pub use executor::*;
 pub use share_lock::*;
+pub use store::*;
+pub use store_execution::*;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use holdfast::share_lock::{Diagnostic, OwnerState};
 use holdfast::{LockError, Purpose, ShareLock, Wait};
 
+use crate::buffers::write_out;
 use crate::error::{holdfast_status, Failure};
 use crate::handles::{self, Handle};
 use crate::panic::boundary;
@@ -301,30 +302,18 @@ pub unsafe extern "C" fn holdfast_share_lock_snapshot_json(
 ) -> holdfast_status {
     boundary("holdfast_share_lock_snapshot_json", || {
         let lock = handles::share_lock(lock as usize)?;
-        if out_len.is_null() {
-            return Err(Failure::new(
-                holdfast_status::HOLDFAST_NULL_ARGUMENT,
-                "out_len is NULL",
-            ));
-        }
         let json = snapshot_json(&lock.snapshot());
-        // SAFETY: checked non-NULL.
-        unsafe { *out_len = json.len() };
-        if buf.is_null() || len <= json.len() {
-            return Err(Failure::new(
-                holdfast_status::HOLDFAST_BUFFER_TOO_SMALL,
-                format!(
-                    "the snapshot needs {} bytes plus the NUL; the buffer has {len}",
-                    json.len()
-                ),
-            ));
-        }
-        // SAFETY: `buf` has `len` > json.len() writable bytes.
+        // SAFETY: the caller's buffer contract, forwarded.
         unsafe {
-            std::ptr::copy_nonoverlapping(json.as_ptr(), buf.cast::<u8>(), json.len());
-            *buf.add(json.len()) = 0;
+            write_out(
+                json.as_bytes(),
+                true,
+                buf.cast(),
+                len,
+                out_len,
+                "the snapshot",
+            )
         }
-        Ok(())
     })
 }
 

@@ -10,6 +10,7 @@
 mod backend;
 mod durability;
 mod error;
+mod json;
 mod memory;
 mod model;
 mod postgres;
@@ -27,6 +28,7 @@ use parking_lot::{Condvar, Mutex};
 pub use backend::{Backend, Begun, Write};
 pub use durability::{Checkpoint, Durability};
 pub use error::StoreError;
+pub use json::{record_json, records_json};
 pub use memory::MemoryBackend;
 pub use model::{
     now_ms, Current, Limits, ListQuery, Progress, Record, State, DEFAULT_MAX_CURSOR_BYTES,
