@@ -21,6 +21,7 @@ require_relative "holdfast/interlock"
 require_relative "holdfast/reloader"
 require_relative "holdfast/lock_dump"
 require_relative "holdfast/long_wait"
+require_relative "holdfast/store"
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.

@@ -27,4 +27,30 @@ module Holdfast
   # Application code ran on a thread outside the app's executor, with
   # config.holdfast.unwrapped_code = :raise.
   class UnwrappedCodeError < Error; end
+
+  # The continuation store could not read or write (disk full, permissions,
+  # the database went away). The message names the store (never a password).
+  class StoreError < Error; end
+
+  # The store's file exists but is not a Holdfast store; it was left alone.
+  class NotADatabaseError < StoreError; end
+
+  # The store was closed.
+  class StoreClosedError < StoreError; end
+
+  # A write for a job whose record is gone (pruned).
+  class RecordNotFoundError < StoreError; end
+
+  # A job id, class name, step name or cursor over its size limit; nothing
+  # was written.
+  class LimitError < ArgumentError; end
+
+  module Continuation
+    # Base class of the continuation errors.
+    class Error < StandardError; end
+
+    # A newer execution of the same job owns its progress: this one must
+    # stop without writing (nothing was written).
+    class StaleExecutionError < Error; end
+  end
 end

@@ -260,17 +260,15 @@ pub unsafe extern "C" fn holdfast_store_execution_checkpoint(
         } else {
             None
         };
-        let mut next = e.progress.lock().clone();
-        let same_step = next.current.as_ref().is_some_and(|c| c.step == step);
-        next.current = Some(Current {
-            step: step.to_owned(),
-            cursor,
-        });
-        let kind = if same_step {
-            Checkpoint::Cursor
-        } else {
-            Checkpoint::StepBoundary
+        let now = e.progress.lock().clone();
+        let next = Progress {
+            completed: now.completed.clone(),
+            current: Some(Current {
+                step: step.to_owned(),
+                cursor,
+            }),
         };
+        let kind = now.move_to(&next);
         record(&e, next, kind)
     })
 }

@@ -10,6 +10,7 @@ mod keywords;
 mod nogvl;
 mod purposes;
 mod share_lock;
+mod store;
 
 use magnus::{function, prelude::*, Error, Ruby, Value};
 
@@ -19,6 +20,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = holdfast.define_module("Native")?;
     executor::init(ruby, holdfast, native)?;
     share_lock::init(ruby, holdfast, native)?;
+    store::init(ruby, holdfast)?;
 
     let state = holdfast.define_module("IsolatedExecutionState")?;
     state.define_singleton_method("isolation_level", function!(context::isolation_level, 0))?;

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::StoreError;
+use super::{Checkpoint, StoreError};
 
 /// A job's progress: the steps it finished, in order, and the step it is in
 /// with that step's cursor (opaque bytes: the Ruby layer stores ActiveJob's
@@ -24,6 +24,21 @@ impl Progress {
     /// No step completed or started: a fresh job.
     pub fn is_empty(&self) -> bool {
         self.completed.is_empty() && self.current.is_none()
+    }
+
+    /// What moving from `self` to `next` is: a cursor move inside the same
+    /// step, or a step boundary (a step completed or another started).
+    pub fn move_to(&self, next: &Progress) -> Checkpoint {
+        let same_step = match (&self.current, &next.current) {
+            (Some(a), Some(b)) => a.step == b.step,
+            (None, None) => true,
+            _ => false,
+        };
+        if same_step && self.completed == next.completed {
+            Checkpoint::Cursor
+        } else {
+            Checkpoint::StepBoundary
+        }
     }
 }
 

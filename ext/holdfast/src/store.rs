@@ -1,0 +1,380 @@
+//! `Holdfast::Store` and `Holdfast::Store::Execution`: the core store for
+//! Ruby. Public signatures (keywords, defaults, durability names) are in
+//! `lib/holdfast/store.rb`; these take plain positional arguments. Every
+//! call that may touch the disk or the network runs with the GVL released.
+//! It has no unblocking function: SQLite and PostgreSQL calls cannot be cut
+//! short safely, so `Thread#kill` takes effect when the call returns
+//! (bounded by the busy timeout and the connection timeout).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use magnus::{
+    prelude::*, value::ReprValue, DataTypeFunctions, Error, RArray, RHash, RModule, RString, Ruby,
+    Symbol, TypedData, Value,
+};
+use parking_lot::Mutex;
+
+use holdfast::store::{
+    Checkpoint, Current, Durability, Execution, Limits, ListQuery, PostgresOptions, Progress,
+    Record, SqliteOptions, State, Store, StoreError, StoreOptions, Synchronous,
+};
+
+use crate::nogvl;
+
+#[derive(TypedData)]
+#[magnus(class = "Holdfast::Store", free_immediately, size)]
+pub(crate) struct RbStore {
+    store: Arc<Store>,
+}
+
+impl DataTypeFunctions for RbStore {}
+
+#[derive(TypedData)]
+#[magnus(class = "Holdfast::Store::Execution", free_immediately, size)]
+pub(crate) struct RbExecution {
+    store: Arc<Store>,
+    execution: Execution,
+    /// The progress this execution last recorded (at first, the stored one).
+    progress: Mutex<Progress>,
+}
+
+impl DataTypeFunctions for RbExecution {}
+
+/// Runs store I/O with the GVL released; an interrupt that arrives first is
+/// raised (or, when it raises nothing, the call is made).
+fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
+    loop {
+        if let Some(result) = nogvl::without_gvl(&op, &|| {}) {
+            return Ok(result);
+        }
+        ruby.thread_check_ints()?;
+    }
+}
+
+fn exception(ruby: &Ruby, path: &[&str]) -> Option<magnus::ExceptionClass> {
+    let mut module: RModule = ruby.class_object().const_get("Holdfast").ok()?;
+    for name in &path[..path.len() - 1] {
+        module = module.const_get(*name).ok()?;
+    }
+    module.const_get(*path.last()?).ok()
+}
+
+pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
+    let path: &[&str] = match &error {
+        StoreError::Stale { .. } => &["Continuation", "StaleExecutionError"],
+        StoreError::Limit { .. } => &["LimitError"],
+        StoreError::InvalidArgument(_) => {
+            return Error::new(ruby.exception_arg_error(), error.to_string())
+        }
+        StoreError::NotADatabase { .. } => &["NotADatabaseError"],
+        StoreError::Closed { .. } => &["StoreClosedError"],
+        StoreError::NotFound { .. } => &["RecordNotFoundError"],
+        StoreError::Io { .. } => &["StoreError"],
+    };
+    let class = exception(ruby, path).unwrap_or_else(|| ruby.exception_runtime_error());
+    Error::new(class, error.to_string())
+}
+
+fn options(
+    durability: String,
+    max_cursor_bytes: Option<usize>,
+    retention_ms: Option<u64>,
+) -> Result<StoreOptions, StoreError> {
+    Ok(StoreOptions {
+        durability: Durability::parse(&durability)?,
+        limits: max_cursor_bytes.map_or_else(Limits::default, |max| Limits {
+            max_cursor_bytes: max,
+        }),
+        retention: retention_ms.map(Duration::from_millis),
+    })
+}
+
+fn open_sqlite(
+    ruby: &Ruby,
+    path: String,
+    durability: String,
+    synchronous_normal: bool,
+    busy_timeout_ms: u64,
+    max_cursor_bytes: Option<usize>,
+    retention_ms: Option<u64>,
+) -> Result<RbStore, Error> {
+    let options =
+        options(durability, max_cursor_bytes, retention_ms).map_err(|e| store_error(ruby, e))?;
+    let sqlite = SqliteOptions {
+        synchronous: if synchronous_normal {
+            Synchronous::Normal
+        } else {
+            Synchronous::Full
+        },
+        busy_timeout: Duration::from_millis(busy_timeout_ms),
+    };
+    let store = io(ruby, || Store::sqlite(&path, &sqlite, options.clone()))?;
+    wrap_store(ruby, store)
+}
+
+fn open_postgres(
+    ruby: &Ruby,
+    url: String,
+    durability: String,
+    table: String,
+    max_cursor_bytes: Option<usize>,
+    retention_ms: Option<u64>,
+) -> Result<RbStore, Error> {
+    let options =
+        options(durability, max_cursor_bytes, retention_ms).map_err(|e| store_error(ruby, e))?;
+    let postgres = PostgresOptions {
+        table,
+        ..PostgresOptions::default()
+    };
+    let store = io(ruby, || Store::postgres(&url, &postgres, options.clone()))?;
+    wrap_store(ruby, store)
+}
+
+fn open_memory(
+    ruby: &Ruby,
+    durability: String,
+    max_cursor_bytes: Option<usize>,
+    retention_ms: Option<u64>,
+) -> Result<RbStore, Error> {
+    let options =
+        options(durability, max_cursor_bytes, retention_ms).map_err(|e| store_error(ruby, e))?;
+    wrap_store(ruby, Ok(Store::memory(options)))
+}
+
+fn wrap_store(ruby: &Ruby, store: Result<Store, StoreError>) -> Result<RbStore, Error> {
+    store
+        .map(|store| RbStore {
+            store: Arc::new(store),
+        })
+        .map_err(|e| store_error(ruby, e))
+}
+
+fn time(ruby: &Ruby, ms: i64) -> Result<Value, Error> {
+    ruby.class_time()
+        .funcall("at", (0, ms, ruby.to_symbol("millisecond")))
+}
+
+fn bytes_to_string(ruby: &Ruby, bytes: &[u8]) -> RString {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => ruby.str_new(text),
+        Err(_) => ruby.str_from_slice(bytes),
+    }
+}
+
+/// A record as the plain Hash Ruby callers see: `"current"` is
+/// `[step, cursor]` as in a job's serialized continuation.
+fn record_hash(ruby: &Ruby, record: &Record) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    hash.aset("job_id", record.job_id.as_str())?;
+    hash.aset("job_class", record.job_class.as_str())?;
+    let completed = ruby.ary_new();
+    for step in &record.progress.completed {
+        completed.push(step.as_str())?;
+    }
+    hash.aset("completed", completed)?;
+    match &record.progress.current {
+        Some(current) => {
+            let cursor = current
+                .cursor
+                .as_deref()
+                .map(|c| bytes_to_string(ruby, c).as_value())
+                .unwrap_or_else(|| ruby.qnil().as_value());
+            hash.aset("current", (current.step.as_str(), cursor))?;
+        }
+        None => hash.aset("current", ruby.qnil())?,
+    }
+    hash.aset("resumptions", record.resumptions)?;
+    hash.aset("token", record.token)?;
+    hash.aset("created_at", time(ruby, record.created_at)?)?;
+    hash.aset("updated_at", time(ruby, record.updated_at)?)?;
+    let completed_at = match record.completed_at {
+        Some(ms) => time(ruby, ms)?,
+        None => ruby.qnil().as_value(),
+    };
+    hash.aset("completed_at", completed_at)?;
+    Ok(hash)
+}
+
+impl RbStore {
+    fn get(ruby: &Ruby, rb_self: &Self, job_id: String) -> Result<Option<RHash>, Error> {
+        let record = io(ruby, || rb_self.store.get(&job_id))?.map_err(|e| store_error(ruby, e))?;
+        record.map(|r| record_hash(ruby, &r)).transpose()
+    }
+
+    fn list(
+        ruby: &Ruby,
+        rb_self: &Self,
+        state: Symbol,
+        job_class: Option<String>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<RArray, Error> {
+        let state = match state.name()?.as_ref() {
+            "any" => State::Any,
+            "in_flight" => State::InFlight,
+            "completed" => State::Completed,
+            other => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    format!("unknown state :{other}: use :in_flight, :completed or :any"),
+                ))
+            }
+        };
+        let query = ListQuery {
+            state,
+            job_class,
+            limit,
+            newest_first,
+        };
+        let records = io(ruby, || rb_self.store.list(&query))?.map_err(|e| store_error(ruby, e))?;
+        let list = ruby.ary_new_capa(records.len());
+        for record in &records {
+            list.push(record_hash(ruby, record)?)?;
+        }
+        Ok(list)
+    }
+
+    fn prune(ruby: &Ruby, rb_self: &Self, completed_before_ms: Option<i64>) -> Result<u64, Error> {
+        io(ruby, || rb_self.store.prune(completed_before_ms))?.map_err(|e| store_error(ruby, e))
+    }
+
+    fn flush(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        io(ruby, || rb_self.store.flush())?.map_err(|e| store_error(ruby, e))
+    }
+
+    fn close(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        io(ruby, || rb_self.store.close())?.map_err(|e| store_error(ruby, e))
+    }
+
+    fn location(&self) -> String {
+        self.store.location().to_owned()
+    }
+
+    fn durability(&self) -> String {
+        self.store.durability().to_string()
+    }
+
+    fn begin(
+        ruby: &Ruby,
+        rb_self: &Self,
+        job_id: String,
+        job_class: String,
+    ) -> Result<RbExecution, Error> {
+        let execution = io(ruby, || rb_self.store.begin_execution(&job_id, &job_class))?
+            .map_err(|e| store_error(ruby, e))?;
+        Ok(RbExecution {
+            store: Arc::clone(&rb_self.store),
+            progress: Mutex::new(execution.record.progress.clone()),
+            execution,
+        })
+    }
+}
+
+impl RbExecution {
+    fn job_id(&self) -> String {
+        self.execution.job_id.clone()
+    }
+
+    fn job_class(&self) -> String {
+        self.execution.job_class.clone()
+    }
+
+    fn token(&self) -> u64 {
+        self.execution.token
+    }
+
+    fn resumptions(&self) -> u64 {
+        self.execution.record.resumptions
+    }
+
+    /// The record this execution resumed from, or nil for a fresh job.
+    fn progress(ruby: &Ruby, rb_self: &Self) -> Result<Option<RHash>, Error> {
+        let record = &rb_self.execution.record;
+        if !rb_self.execution.existed || (record.progress.is_empty() && !record.is_completed()) {
+            return Ok(None);
+        }
+        record_hash(ruby, record).map(Some)
+    }
+
+    /// `completed`: step names; `step`/`cursor`: the current step (nil when
+    /// between steps) and its cursor (nil before it advanced); `interrupt`:
+    /// write now whatever the policy.
+    fn checkpoint(
+        ruby: &Ruby,
+        rb_self: &Self,
+        completed: Vec<String>,
+        step: Option<String>,
+        cursor: Option<RString>,
+        interrupt: bool,
+    ) -> Result<(), Error> {
+        let cursor = match (&step, cursor) {
+            (None, Some(_)) => {
+                return Err(Error::new(
+                    ruby.exception_arg_error(),
+                    "a cursor needs a current step: pass current: [step_name, cursor]",
+                ))
+            }
+            // SAFETY: the bytes are copied at once, before any Ruby call
+            // could move or change the string.
+            (_, Some(cursor)) => Some(unsafe { cursor.as_slice() }.to_vec()),
+            (_, None) => None,
+        };
+        let next = Progress {
+            completed,
+            current: step.map(|step| Current { step, cursor }),
+        };
+        let kind = if interrupt {
+            Checkpoint::Interrupt
+        } else {
+            rb_self.progress.lock().move_to(&next)
+        };
+        io(ruby, || {
+            rb_self
+                .store
+                .checkpoint(&rb_self.execution, next.clone(), kind)
+        })?
+        .map_err(|e| store_error(ruby, e))?;
+        *rb_self.progress.lock() = next;
+        Ok(())
+    }
+
+    fn complete(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        let progress = rb_self.progress.lock().clone();
+        io(ruby, || {
+            rb_self.store.complete(&rb_self.execution, progress.clone())
+        })?
+        .map_err(|e| store_error(ruby, e))
+    }
+}
+
+pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
+    let store = holdfast.define_class("Store", ruby.class_object())?;
+    store.undef_default_alloc_func();
+    store.define_singleton_method("__open_sqlite", magnus::function!(open_sqlite, 6))?;
+    store.define_singleton_method("__open_postgres", magnus::function!(open_postgres, 5))?;
+    store.define_singleton_method("__open_memory", magnus::function!(open_memory, 3))?;
+    store.define_singleton_method(
+        "redact",
+        magnus::function!(|url: String| holdfast::store::redact_url(&url), 1),
+    )?;
+    store.define_method("__get", magnus::method!(RbStore::get, 1))?;
+    store.define_method("__list", magnus::method!(RbStore::list, 4))?;
+    store.define_method("__prune", magnus::method!(RbStore::prune, 1))?;
+    store.define_method("__begin", magnus::method!(RbStore::begin, 2))?;
+    store.define_method("flush", magnus::method!(RbStore::flush, 0))?;
+    store.define_method("close", magnus::method!(RbStore::close, 0))?;
+    store.define_method("location", magnus::method!(RbStore::location, 0))?;
+    store.define_method("__durability", magnus::method!(RbStore::durability, 0))?;
+
+    let execution = store.define_class("Execution", ruby.class_object())?;
+    execution.undef_default_alloc_func();
+    execution.define_method("job_id", magnus::method!(RbExecution::job_id, 0))?;
+    execution.define_method("job_class", magnus::method!(RbExecution::job_class, 0))?;
+    execution.define_method("token", magnus::method!(RbExecution::token, 0))?;
+    execution.define_method("resumptions", magnus::method!(RbExecution::resumptions, 0))?;
+    execution.define_method("progress", magnus::method!(RbExecution::progress, 0))?;
+    execution.define_method("__checkpoint", magnus::method!(RbExecution::checkpoint, 4))?;
+    execution.define_method("complete", magnus::method!(RbExecution::complete, 0))?;
+    Ok(())
+}

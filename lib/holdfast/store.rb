@@ -1,0 +1,169 @@
+# frozen_string_literal: true
+
+module Holdfast
+  # The durable continuation store: one record per job id with its completed
+  # steps, current step and cursor, resumptions and fencing token. SQLite is
+  # the embedded default; PostgreSQL serves workers on many hosts.
+  #
+  #   store = Holdfast::Store.sqlite("tmp/continuations.sqlite3", durability: { interval: 100 })
+  #   execution = store.begin_execution(job_id, "ImportJob")
+  #   execution.progress            # => the stored record Hash, or nil for a fresh job
+  #   execution.checkpoint(completed: ["validate"], current: ["process", "433"])
+  #   execution.complete
+  #
+  # Durability (when a checkpoint reaches the disk; every policy writes at
+  # once when a step completes, on interrupt, on complete, flush and close):
+  # - :every_checkpoint: each checkpoint returns once committed
+  # - { interval: ms }: write-behind, all jobs' progress in one commit at
+  #   most every ms milliseconds; a crash loses at most that window
+  # - :step_boundaries: cursor moves stay in memory until the step ends
+  #
+  # Defined natively (ext/holdfast/src/store.rs): Store.redact(url) (the URL
+  # with its password replaced by ***), #flush, #close, #location,
+  # Execution#job_id, #job_class, #token, #resumptions, #progress, #complete.
+  class Store
+    class << self
+      # +synchronous+: :full (committed progress survives power loss) or
+      # :normal (survives a process crash, not a power loss). +busy_timeout+:
+      # seconds a write waits for another process's write.
+      def sqlite(path, durability: :every_checkpoint, synchronous: :full, busy_timeout: 5, max_cursor_bytes: nil,
+                 retention: nil)
+        unless %i[full normal].include?(synchronous)
+          raise ArgumentError, "synchronous must be :full or :normal, got #{synchronous.inspect}"
+        end
+
+        __open_sqlite(File.expand_path(path.to_s), durability_name(durability), synchronous == :normal,
+                      milliseconds(busy_timeout, "busy_timeout"), max_cursor_bytes, retention_ms(retention))
+      end
+
+      # +table+ is created if absent; the URL's password never appears in
+      # errors.
+      def postgres(url, durability: :every_checkpoint, table: "holdfast_continuations", max_cursor_bytes: nil,
+                   retention: nil)
+        __open_postgres(url.to_s, durability_name(durability), table.to_s, max_cursor_bytes, retention_ms(retention))
+      end
+
+      def memory(durability: :every_checkpoint, max_cursor_bytes: nil, retention: nil)
+        __open_memory(durability_name(durability), max_cursor_bytes, retention_ms(retention))
+      end
+
+      # "sqlite:///absolute/path", "sqlite://relative/path",
+      # "postgres://user:password@host/db" (or postgresql://), "memory:".
+      def from_url(url, **options)
+        text = url.to_s
+        case text
+        when %r{\Asqlite:(?://)?(.+)\z} then sqlite(Regexp.last_match(1), **options)
+        when %r{\Apostgres(ql)?://} then postgres(text, **options)
+        when %r{\Amemory:(//)?\z} then memory(**options)
+        else
+          raise ArgumentError, "#{Holdfast::Store.redact(text).inspect} is not a store URL: use sqlite:///path/to/file, " \
+                               "postgres://user:password@host/database or memory:"
+        end
+      end
+
+      private
+
+      def durability_name(durability)
+        case durability
+        when :every_checkpoint, :step_boundaries then durability.to_s
+        when Hash
+          interval = durability[:interval]
+          if durability.keys == [:interval]
+            return "interval:#{milliseconds(interval, "durability interval", milliseconds: true)}"
+          end
+
+          bad_durability(durability)
+        else bad_durability(durability)
+        end
+      end
+
+      def bad_durability(durability)
+        raise ArgumentError, "durability must be :every_checkpoint, :step_boundaries or { interval: milliseconds }, " \
+                             "got #{durability.inspect}"
+      end
+
+      # Seconds (or, with +milliseconds+, milliseconds) as whole
+      # milliseconds; an ActiveSupport::Duration is taken as what it says.
+      def milliseconds(value, what, milliseconds: false)
+        ms = if value.respond_to?(:in_milliseconds) then value.in_milliseconds
+             elsif value.is_a?(Numeric) then milliseconds ? value : value * 1000
+             end
+        unless ms.is_a?(Numeric) && ms.positive?
+          raise ArgumentError, "#{what} must be a positive number of #{milliseconds ? "milliseconds" : "seconds"}, " \
+                               "got #{value.inspect}"
+        end
+        ms.round
+      end
+
+      def retention_ms(retention)
+        return nil if retention.nil?
+        return 0 if retention.respond_to?(:zero?) && retention.zero?
+
+        milliseconds(retention, "retention")
+      end
+    end
+
+    # The job's record as a Hash ("job_id", "job_class", "completed",
+    # "current" => [step, cursor] or nil, "resumptions", "token",
+    # "created_at", "updated_at", "completed_at"), or nil.
+    def get(job_id)
+      __get(job_id.to_s)
+    end
+
+    # Records by state (:in_flight, :completed or :any) and job class, most
+    # recently updated first unless +order+ is :oldest_first.
+    def list(state: :in_flight, job_class: nil, limit: 100, order: :newest_first)
+      unless %i[newest_first oldest_first].include?(order)
+        raise ArgumentError, "order must be :newest_first or :oldest_first, got #{order.inspect}"
+      end
+
+      __list(state, job_class&.to_s, Integer(limit), order == :newest_first)
+    end
+
+    # Deletes completed records (completed before +completed_before+, a
+    # Time, or all of them); in-flight records are never deleted. Returns
+    # how many went.
+    def prune(completed_before: nil)
+      __prune(completed_before && (completed_before.to_r * 1000).floor)
+    end
+
+    # Starts an execution of the job: a new fencing token (older executions
+    # of the job, anywhere, get StaleExecutionError from now on) and the
+    # progress to resume from.
+    def begin_execution(job_id, job_class)
+      job_class = job_class.name if job_class.is_a?(Module)
+      __begin(job_id.to_s, job_class.to_s)
+    end
+
+    # :every_checkpoint, :step_boundaries or { interval: ms }.
+    def durability
+      name = __durability
+      name.start_with?("interval:") ? { interval: Integer(name.delete_prefix("interval:")) } : name.to_sym
+    end
+
+    def inspect
+      "#<#{self.class.name} #{location} durability=#{durability.inspect}>"
+    end
+
+    # One execution of a job (see Store#begin_execution).
+    class Execution
+      # Records progress: the completed step names and the current step with
+      # its cursor (a String, such as ActiveJob-serialized JSON, or nil
+      # before the step advanced). +interrupt+ writes it now whatever the
+      # durability. Raises Holdfast::Continuation::StaleExecutionError when
+      # a newer execution owns the job (nothing is written).
+      def checkpoint(completed: [], current: nil, interrupt: false)
+        step, cursor = current
+        unless cursor.nil? || cursor.is_a?(String)
+          raise ArgumentError, "the cursor must be a String (serialize it first, e.g. to JSON), got #{cursor.class}"
+        end
+
+        __checkpoint(Array(completed).map(&:to_s), step&.to_s, cursor, interrupt ? true : false)
+      end
+
+      def inspect
+        "#<#{self.class.name} job_id=#{job_id.inspect} job_class=#{job_class} token=#{token}>"
+      end
+    end
+  end
+end

@@ -1,0 +1,173 @@
+# frozen_string_literal: true
+
+require "tmpdir"
+require "sqlite3"
+
+RSpec.describe Holdfast::Store do
+  around do |example|
+    Dir.mktmpdir("holdfast-store-spec") do |dir|
+      @dir = dir
+      example.run
+    end
+  end
+
+  def postgres_url
+    ENV.fetch("HOLDFAST_TEST_POSTGRES_URL") do
+      raise "HOLDFAST_TEST_POSTGRES_URL is not set: the PostgreSQL examples need the server bin/test starts " \
+            "(export HOLDFAST_TEST_POSTGRES_URL=$(bin/test-postgres start))"
+    end
+  end
+
+  let(:job_id) { "job-#{Process.pid}-#{rand(1 << 40)}" }
+
+  stores = {
+    "SQLite" => ->(dir, **options) { described_class.sqlite(File.join(dir, "store.sqlite3"), **options) },
+    "PostgreSQL" => ->(_dir, **options) { described_class.postgres(ENV.fetch("HOLDFAST_TEST_POSTGRES_URL") { raise "HOLDFAST_TEST_POSTGRES_URL is not set (bin/test starts the server)" }, **options) },
+    "memory" => ->(_dir, **options) { described_class.memory(**options) }
+  }
+
+  stores.each do |backend, open|
+    context "on #{backend}" do
+      let(:store) { open.call(@dir) }
+
+      it "begins, checkpoints, resumes with a newer token, and completes" do
+        execution = store.begin_execution(job_id, Class.new { def self.name = "ImportJob" })
+        expect(execution.progress).to be_nil
+        expect([execution.token, execution.resumptions, execution.job_class]).to eq([1, 0, "ImportJob"])
+        execution.checkpoint(completed: ["validate"], current: ["process", '{"id":42}'])
+
+        record = store.get(job_id)
+        expect(record).to include("job_id" => job_id, "job_class" => "ImportJob", "completed" => ["validate"],
+                                   "current" => ["process", '{"id":42}'], "resumptions" => 0, "completed_at" => nil)
+        expect(record["updated_at"]).to be_a(Time).and be_within(60).of(Time.now)
+
+        resumed = store.begin_execution(job_id, "ImportJob")
+        expect(resumed.token).to eq(2)
+        expect(resumed.progress).to include("completed" => ["validate"], "current" => ["process", '{"id":42}'],
+                                            "resumptions" => 1)
+        expect { execution.checkpoint(current: ["process", "43"]) }
+          .to raise_error(Holdfast::Continuation::StaleExecutionError, /execution 1 of job .* is stale: execution 2 owns/)
+        expect(store.get(job_id)["current"]).to eq(["process", '{"id":42}'])
+
+        resumed.checkpoint(completed: %w[validate process])
+        resumed.complete
+        expect(store.get(job_id)).to include("completed" => %w[validate process], "current" => nil)
+        expect(store.get(job_id)["completed_at"]).to be_a(Time)
+        expect(store.get("no-such-job")).to be_nil
+      end
+
+      it "lists by state and class, newest first, and prunes only completed records" do
+        klass = "ListJob#{rand(1 << 30)}"
+        ids = Array.new(3) { |i| "#{job_id}-#{i}" }
+        executions = ids.map { |id| store.begin_execution(id, klass).tap { |e| e.checkpoint(current: ["s", id]) } }
+        executions.first.complete
+        in_flight = store.list(state: :in_flight, job_class: klass)
+        expect(in_flight.map { |r| r["job_id"] }).to eq(ids.drop(1).reverse)
+        expect(store.list(state: :in_flight, job_class: klass, order: :oldest_first, limit: 1).map { |r| r["job_id"] })
+          .to eq([ids[1]])
+        expect(store.list(state: :completed, job_class: klass).size).to eq(1)
+        expect(store.prune(completed_before: Time.at(0))).to eq(0)
+        expect(store.prune).to be >= 1
+        expect(store.list(state: :any, job_class: klass).map { |r| r["job_id"] }).to match_array(ids.drop(1))
+      end
+
+      it "refuses oversized values and non-String cursors, writing nothing" do
+        execution = store.begin_execution(job_id, "Job")
+        execution.checkpoint(current: ["s", "1"])
+        expect { execution.checkpoint(current: ["s", "x" * 65_537]) }
+          .to raise_error(Holdfast::LimitError, /cursor is 65537 bytes, over the limit of 65536; nothing was written/)
+        expect { execution.checkpoint(current: ["s", 42]) }
+          .to raise_error(ArgumentError, "the cursor must be a String (serialize it first, e.g. to JSON), got Integer")
+        expect { store.begin_execution("", "Job") }.to raise_error(ArgumentError, /job id is empty/)
+        expect { store.begin_execution("x" * 256, "Job") }.to raise_error(Holdfast::LimitError, /job id is 256 bytes/)
+        expect(store.get(job_id)["current"]).to eq(%w[s 1])
+      end
+    end
+  end
+
+  it "opens from URLs and refuses anything else without showing a password" do
+    expect(described_class.from_url("sqlite://#{@dir}/a.sqlite3").location).to eq("SQLite store #{@dir}/a.sqlite3")
+    expect(described_class.from_url("memory:").location).to eq("memory store")
+    expect(described_class.from_url(postgres_url).location).to start_with("PostgreSQL store postgres://")
+    expect { described_class.from_url("mysql://app:hunter2@db/jobs") }
+      .to raise_error(ArgumentError, %r{"mysql://app:\*\*\*@db/jobs" is not a store URL})
+    expect { described_class.postgres("postgres://app:hunter2@127.0.0.1:1/x?connect_timeout=2") }
+      .to raise_error(Holdfast::StoreError) { |e|
+        expect(e.message).to include("app:***@")
+        expect(e.message).not_to include("hunter2")
+      }
+  end
+
+  it "names durabilities back and refuses unknown ones" do
+    expect(described_class.memory(durability: { interval: 100 }).durability).to eq(interval: 100)
+    expect(described_class.memory(durability: :step_boundaries).durability).to eq(:step_boundaries)
+    expect(described_class.memory.durability).to eq(:every_checkpoint)
+    expect { described_class.memory(durability: :sometimes) }
+      .to raise_error(ArgumentError, /durability must be :every_checkpoint, :step_boundaries or \{ interval: milliseconds \}/)
+    expect { described_class.memory(durability: { interval: 0 }) }
+      .to raise_error(ArgumentError, /durability interval must be a positive number of milliseconds/)
+    expect { described_class.sqlite(File.join(@dir, "x"), synchronous: :off) }.to raise_error(ArgumentError, /:full or :normal/)
+  end
+
+  it "writes behind under interval durability and flushes on close" do
+    path = File.join(@dir, "behind.sqlite3")
+    store = described_class.sqlite(path, durability: { interval: 60_000 })
+    reader = described_class.sqlite(path)
+    execution = store.begin_execution(job_id, "Job")
+    execution.checkpoint(current: ["s", "1"]) # entering a step: a boundary, written at once
+    execution.checkpoint(current: ["s", "2"]) # a cursor move: behind
+    expect(store.get(job_id)["current"]).to eq(%w[s 2])
+    expect(reader.get(job_id)["current"]).to eq(%w[s 1])
+    store.close
+    expect(reader.get(job_id)["current"]).to eq(%w[s 2])
+    expect { store.get(job_id) }.to raise_error(Holdfast::StoreClosedError, /is closed; open the store again/)
+  end
+
+  it "gives a file that is not a database a clear error and leaves it alone" do
+    path = File.join(@dir, "notes.txt")
+    File.write(path, "not a database\n" * 100)
+    expect { described_class.sqlite(path) }
+      .to raise_error(Holdfast::NotADatabaseError, /#{Regexp.escape(path)} is not a Holdfast store/)
+    expect(File.read(path)).to eq("not a database\n" * 100)
+  end
+
+  # Another process (SQLite's locks are per process) holds the write lock;
+  # the checkpoint waits for it in SQLite's busy handler with the GVL
+  # released, so this thread keeps running Ruby meanwhile.
+  it "waits for another process's write lock without holding the GVL" do
+    path = File.join(@dir, "busy.sqlite3")
+    store = described_class.sqlite(path, busy_timeout: 30)
+    execution = store.begin_execution(job_id, "Job")
+    locker = IO.popen([RbConfig.ruby, "-rsqlite3", "-e", <<~RUBY, path], "r+")
+      db = SQLite3::Database.new(ARGV[0])
+      db.execute("BEGIN IMMEDIATE")
+      puts "locked"
+      $stdout.flush
+      $stdin.gets
+      db.execute("COMMIT")
+    RUBY
+    expect(Timeout.timeout(Bounded::WAIT) { locker.gets }).to eq("locked\n")
+    writer = Thread.new do
+      execution.checkpoint(current: ["s", "1"])
+      :written
+    end
+    Timeout.timeout(Bounded::WAIT) { Thread.pass until writer.stop? || !writer.alive? }
+    ran_ruby = 0
+    200.times { ran_ruby += 1; Thread.pass }
+    expect(writer).to be_alive
+    expect(ran_ruby).to eq(200)
+    locker.puts
+    expect(join_within(writer).value).to eq(:written)
+    expect(store.get(job_id)["current"]).to eq(%w[s 1])
+  ensure
+    locker&.close
+  end
+
+  it "survives GC.compact with stores and executions alive", :gc_stress do
+    store = described_class.sqlite(File.join(@dir, "gc.sqlite3"))
+    execution = store.begin_execution(job_id, "Job")
+    GC.compact if GC.respond_to?(:compact)
+    execution.checkpoint(current: ["s", "1"])
+    expect(store.get(job_id)["current"]).to eq(%w[s 1])
+  end
+end
