@@ -178,7 +178,8 @@ fn get_latency(store: &Store, count: u64, prefix: &str) -> (f64, f64) {
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
     // The build's disk, unless BENCH_DIR says where to measure.
-    let base = std::env::var("BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_owned());
+    let base =
+        std::env::var("BENCH_DIR").unwrap_or_else(|_| env!("CARGO_TARGET_TMPDIR").to_owned());
     let dir = tempfile::tempdir_in(base).unwrap();
     let mut out = std::io::stdout().lock();
     let raw = raw_fdatasync(dir.path());
