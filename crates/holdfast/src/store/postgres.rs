@@ -73,9 +73,14 @@ impl PostgresBackend {
         let mut client = self.config.connect(NoTls).map_err(|e| self.err(e))?;
         let table = &self.table;
         let index = format!("{}_by_update", table.trim_matches('"'));
+        // CREATE ... IF NOT EXISTS races with itself (two sessions can both
+        // decide to create and one fails on a catalog unique index): take a
+        // transaction-scoped advisory lock named after the table first.
         client
             .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
+                "BEGIN;
+                 SELECT pg_advisory_xact_lock(hashtext('holdfast schema ' || '{table}'));
+                 CREATE TABLE IF NOT EXISTS {table} (
                    job_id TEXT PRIMARY KEY,
                    job_class TEXT NOT NULL,
                    completed_steps TEXT NOT NULL,
@@ -87,7 +92,8 @@ impl PostgresBackend {
                    updated_at BIGINT NOT NULL,
                    completed_at BIGINT
                  );
-                 CREATE INDEX IF NOT EXISTS \"{index}\" ON {table} (completed_at, updated_at);"
+                 CREATE INDEX IF NOT EXISTS \"{index}\" ON {table} (completed_at, updated_at);
+                 COMMIT;"
             ))
             .map_err(|e| self.err(e))?;
         let select = client
