@@ -22,6 +22,9 @@ require_relative "holdfast/reloader"
 require_relative "holdfast/lock_dump"
 require_relative "holdfast/long_wait"
 require_relative "holdfast/store"
+require_relative "holdfast/configuration"
+# Holdfast::Continuable needs Active Job: `require "holdfast/continuable"`
+# (the Railtie does it when Active Job is loaded).
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.

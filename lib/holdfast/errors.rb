@@ -45,9 +45,31 @@ module Holdfast
   # was written.
   class LimitError < ArgumentError; end
 
-  module Continuation
+  # Holdfast::Continuation is a class (lib/holdfast/continuation.rb); its
+  # errors are defined here so the store can raise them without Active Job.
+  class Continuation
+    # Raised at a checkpoint to stop the job so it is re-enqueued with its
+    # progress. An Exception, not a StandardError: `rescue => e` does not
+    # swallow it.
+    class Interrupt < Exception; end # rubocop:disable Lint/InheritException
+
     # Base class of the continuation errors.
     class Error < StandardError; end
+
+    # A step declared wrongly (see the messages).
+    class InvalidStepError < Error; end
+
+    # A checkpoint inside an open database transaction.
+    class CheckpointError < Error; end
+
+    # advance! on a cursor without #succ.
+    class UnadvanceableCursorError < Error; end
+
+    # A cursor Active Job cannot serialize.
+    class InvalidCursorError < Error; end
+
+    # An interrupt would exceed max_resumptions.
+    class ResumeLimitError < Error; end
 
     # A newer execution of the same job owns its progress: this one must
     # stop without writing (nothing was written).

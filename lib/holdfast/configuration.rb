@@ -1,0 +1,88 @@
+# frozen_string_literal: true
+
+require "fileutils"
+
+module Holdfast
+  # Where continuable jobs keep their progress.
+  #
+  #   Holdfast.configure do |c|
+  #     c.store = "postgres://jobs@db/app"   # a Holdfast::Store, a store URL, a file path, or false
+  #     c.durability = { interval: 100 }     # for stores Holdfast opens from a URL or path
+  #   end
+  #
+  # Unset, it is an SQLite file in the working directory (with Rails, the
+  # Railtie sets tmp/holdfast/continuations.sqlite3 under Rails.root, or
+  # config.holdfast.store / ENV["HOLDFAST_STORE_URL"]). false keeps progress
+  # in the job payload only, as Rails does.
+  class Configuration
+    DEFAULT_FILE = "holdfast_continuations.sqlite3"
+
+    attr_accessor :store, :durability
+
+    def initialize
+      @store = nil
+      @durability = :every_checkpoint
+    end
+  end
+
+  class << self
+    def config
+      @config ||= Configuration.new
+    end
+
+    def configure
+      yield config
+      reset_continuation_store!
+      config
+    end
+
+    # The store continuable jobs use (nil when configured off). Opened on
+    # first use, and again in a forked child: an SQLite or PostgreSQL
+    # connection must not be shared across fork.
+    def continuation_store
+      store_mutex.synchronize do
+        @continuation_store = nil if @continuation_store_pid != Process.pid
+        return @continuation_store if @continuation_store_pid
+
+        @continuation_store = open_configured_store
+        @continuation_store_pid = Process.pid
+        @continuation_store
+      end
+    end
+
+    def reset_continuation_store! # :nodoc:
+      store_mutex.synchronize do
+        @continuation_store = nil
+        @continuation_store_pid = nil
+      end
+    end
+
+    private
+
+    def store_mutex
+      @store_mutex ||= Mutex.new
+    end
+
+    def open_configured_store
+      setting = config.store
+      case setting
+      when false then nil
+      when Store then setting
+      when nil
+        path = File.expand_path(Configuration::DEFAULT_FILE)
+        store = Store.sqlite(path, durability: config.durability)
+        line = "Holdfast: continuation progress is kept in #{path} (set Holdfast.config.store to change it)"
+        logger ? logger.info(line) : warn(line)
+        store
+      else
+        text = setting.to_s
+        if text.include?(":")
+          Store.from_url(text, durability: config.durability)
+        else
+          FileUtils.mkdir_p(File.dirname(File.expand_path(text)))
+          Store.sqlite(text, durability: config.durability)
+        end
+      end
+    end
+  end
+end

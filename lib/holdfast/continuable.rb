@@ -1,0 +1,160 @@
+# frozen_string_literal: true
+
+require "active_job"
+require "active_support/core_ext/numeric/time"
+require_relative "continuation"
+require_relative "continuation/interrupts"
+require_relative "continuation/durable"
+require_relative "continuation/log_subscriber"
+require_relative "configuration"
+
+module Holdfast
+  # Rails 8.1's ActiveJob::Continuable on Active Job 6.1 and later, with
+  # progress that also lives in a durable store (Holdfast.continuation_store)
+  # so it survives SIGKILL, OOM kills and crashes, and with zombie
+  # executions fenced off. See Holdfast::Continuation and the README.
+  #
+  #   class ImportJob < ApplicationJob
+  #     include Holdfast::Continuable
+  #
+  #     def perform(import_id)
+  #       step :validate { ... }
+  #       step :process, start: 0 do |step|
+  #         rows.where("id > ?", step.cursor).find_each { |row| row.process; step.advance! from: row.id }
+  #       end
+  #       step :finalize, isolated: true
+  #     end
+  #   end
+  module Continuable
+    def self.included(job_class)
+      reject_rails_continuable!(job_class)
+      job_class.class_attribute :max_resumptions, instance_writer: false
+      job_class.class_attribute :resume_options, instance_writer: false, default: { wait: 5.seconds }
+      job_class.class_attribute :resume_errors_after_advancing, instance_writer: false, default: true
+      job_class.class_attribute :max_runtime, instance_writer: false
+      job_class.class_attribute :__holdfast_interrupt_ifs, instance_writer: false, default: [].freeze
+      job_class.extend(ClassMethods)
+      job_class.prepend(Initializer)
+      job_class.around_perform(:__holdfast_continue)
+    end
+
+    def self.reject_rails_continuable!(job_class)
+      return unless defined?(::ActiveJob::Continuable) && job_class.include?(::ActiveJob::Continuable)
+
+      raise ArgumentError, "#{job_class.name || job_class} includes both ActiveJob::Continuable and " \
+                           "Holdfast::Continuable: include one or the other (Holdfast::Continuable is the same API " \
+                           "with durable progress)"
+    end
+
+    module ClassMethods
+      # Adds a check made at every checkpoint: a truthy result interrupts
+      # the job (true means reason :stopping; another value is the reason).
+      def interrupt_if(&check)
+        raise ArgumentError, "interrupt_if needs a block taking the job" unless check
+
+        self.__holdfast_interrupt_ifs = [*__holdfast_interrupt_ifs, check].freeze
+      end
+    end
+
+    module Initializer # :nodoc:
+      def initialize(*arguments)
+        super
+        @resumptions = 0
+        @continuation = Continuation.new(self)
+      end
+      ruby2_keywords(:initialize) if respond_to?(:ruby2_keywords, true)
+    end
+
+    # How many times this job was resumed.
+    attr_accessor :resumptions
+    attr_accessor :continuation # :nodoc:
+
+    # Runs a step: the block (or the job's method of that name, taking 0 or
+    # 1 argument), skipped when an earlier execution completed it.
+    def step(step_name, start: nil, isolated: false, &block)
+      block ||= method_step(step_name)
+      checkpoint! if continuation.advanced?
+      continuation.step(step_name, start: start, isolated: isolated, &block)
+    end
+
+    def serialize # :nodoc:
+      super.merge("continuation" => continuation.to_h, "resumptions" => resumptions)
+    end
+
+    def deserialize(job_data) # :nodoc:
+      super
+      self.continuation = Continuation.from_payload(self, job_data.fetch("continuation", {}))
+      self.resumptions = job_data.fetch("resumptions", 0)
+    end
+
+    # Records progress and stops the job if something asks it to.
+    def checkpoint! # :nodoc:
+      if Continuation::Interrupts.open_transactions?
+        raise Continuation::CheckpointError, "Cannot checkpoint job with open transactions"
+      end
+
+      @__holdfast_durable&.record(continuation)
+      reason = Continuation::Interrupts.reason_for(self, @__holdfast_started_at)
+      interrupt!(reason: reason) if reason
+    end
+
+    def interrupt!(reason:) # :nodoc:
+      @__holdfast_durable&.record(continuation, interrupt: true)
+      __holdfast_instrument(:interrupt, reason: reason, **continuation.instrumentation)
+      raise Continuation::Interrupt, "Interrupted #{continuation.description} (#{reason})"
+    end
+
+    def __holdfast_instrument(event, payload, &block) # :nodoc:
+      ::ActiveSupport::Notifications.instrument("#{event}.active_job",
+                                                payload.merge(adapter: self.class.queue_adapter, job: self), &block)
+    end
+
+    private
+
+    def method_step(step_name)
+      step_method = method(step_name)
+      raise ArgumentError, "Step method '#{step_name}' must accept 0 or 1 arguments" if step_method.arity > 1
+      if step_method.parameters.any? { |type, _| type == :key || type == :keyreq }
+        raise ArgumentError, "Step method '#{step_name}' must not accept keyword arguments"
+      end
+
+      step_method.arity.zero? ? ->(_step) { step_method.call } : step_method
+    end
+
+    def __holdfast_continue
+      Continuable.reject_rails_continuable!(self.class)
+      @__holdfast_started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      previous_job = Thread.current[:holdfast_job]
+      Thread.current[:holdfast_job] = self
+      store = Holdfast.continuation_store
+      @__holdfast_durable = store && Continuation::Durable.begin(self, store)
+      if continuation.started?
+        self.resumptions += 1
+        __holdfast_instrument(:resume, **continuation.instrumentation)
+      end
+      result = yield
+      @__holdfast_durable&.complete(continuation)
+      result
+    rescue Continuation::Interrupt => e
+      __holdfast_resume(e)
+    rescue Continuation::Error
+      raise
+    rescue StandardError => e
+      raise unless resume_errors_after_advancing? && continuation.advanced?
+
+      @__holdfast_durable&.record(continuation, interrupt: true)
+      __holdfast_resume(e)
+    ensure
+      Thread.current[:holdfast_job] = previous_job
+    end
+
+    def __holdfast_resume(exception)
+      executions_for([exception.class])
+      unless max_resumptions.nil? || resumptions < max_resumptions
+        raise Continuation::ResumeLimitError, "Job was resumed a maximum of #{max_resumptions} times"
+      end
+
+      retry_job(**resume_options)
+    end
+  end
+end

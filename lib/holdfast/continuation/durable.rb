@@ -1,0 +1,61 @@
+# frozen_string_literal: true
+
+module Holdfast
+  class Continuation
+    # One execution's link to the store: takes the fencing token when the
+    # execution starts, adopts the store's progress when it is ahead of the
+    # payload's (the process died before it could re-enqueue the job), and
+    # records every checkpoint under the store's durability.
+    class Durable
+      def self.begin(job, store)
+        new(job, store.begin_execution(job.job_id, job.class.name))
+      end
+
+      attr_reader :execution
+
+      def initialize(job, execution)
+        @job = job
+        @execution = execution
+        @recorded = nil
+        adopt_stored_progress
+      end
+
+      # Hands the continuation's progress to the store (a no-op when nothing
+      # changed). +interrupt+ makes it durable now, whatever the policy.
+      # Raises StaleExecutionError when a newer execution owns the job.
+      def record(continuation, interrupt: false)
+        completed, current = continuation.to_store
+        return if !interrupt && @recorded == [completed, current]
+
+        @execution.checkpoint(completed: completed, current: current, interrupt: interrupt)
+        @recorded = [completed, current]
+      end
+
+      def complete(continuation)
+        record(continuation)
+        @execution.complete
+      end
+
+      private
+
+      # The payload is what the last orderly interrupt re-enqueued; the
+      # store also has whatever came after it. The store wins when it has
+      # completed more steps, or as many with progress in a step.
+      def adopt_stored_progress
+        stored = @execution.progress
+        return unless stored && stored["completed_at"].nil?
+
+        payload = @job.continuation
+        stored_steps = stored["completed"].size
+        ahead = stored_steps > payload.completed.size ||
+                (stored_steps == payload.completed.size && stored["current"] && (payload.current.nil? ||
+                  payload.current.name.to_s == stored["current"][0]))
+        return unless ahead && stored["completed"].first(payload.completed.size) == payload.completed.map(&:to_s)
+
+        @job.continuation = Continuation.from_record(@job, stored)
+        @job.resumptions = [@job.resumptions, stored["resumptions"] - 1].max
+        @recorded = [stored["completed"], stored["current"]]
+      end
+    end
+  end
+end

@@ -1,0 +1,88 @@
+# frozen_string_literal: true
+
+module Holdfast
+  class << self
+    # Asks every continuable job in this process to stop at its next
+    # checkpoint (reason :stopping); they are re-enqueued with their progress.
+    def stop!
+      @stopping = true
+    end
+
+    def stopping?
+      @stopping == true
+    end
+
+    # Clears stop! (for tests, or a process that goes on working).
+    def resume!
+      @stopping = false
+    end
+
+    # Installs handlers for the signals (e.g. "TERM", "INT") that call
+    # stop! and then the handler that was there before, if it was a Ruby
+    # one. A default or ignored disposition is not chained: the process
+    # keeps running and the jobs stop at their next checkpoint, so whatever
+    # runs them decides when to exit.
+    def trap_signals!(*signals)
+      signals.flatten.each do |signal|
+        previous = nil
+        previous = Signal.trap(signal) do |number|
+          stop!
+          previous.call(number) if previous.respond_to?(:call)
+        end
+      end
+      nil
+    end
+  end
+
+  class Continuation
+    # Where a checkpoint asks whether to stop, in order: Holdfast's test
+    # helper, the queue adapter's stopping?, Holdfast.stopping?, the job's
+    # max_runtime, and its interrupt_if procs. true means :stopping; any
+    # other truthy answer is the reason itself.
+    module Interrupts
+      module_function
+
+      def reason_for(job, started_at)
+        reason = test_override(job) ||
+                 adapter_stopping?(job) ||
+                 Holdfast.stopping? ||
+                 over_runtime(job, started_at) ||
+                 job.class.__holdfast_interrupt_ifs.lazy.map { |check| check.call(job) }.find(&:itself)
+        return nil unless reason
+
+        reason == true ? :stopping : reason
+      end
+
+      def test_override(job)
+        matcher, reason = Thread.current[:holdfast_test_interrupt]
+        matcher&.call(job) ? reason : nil
+      end
+
+      def adapter_stopping?(job)
+        adapter = job.class.queue_adapter
+        return false unless adapter.respond_to?(:stopping?)
+
+        adapter.method(:stopping?).arity.zero? ? adapter.stopping? : adapter.stopping?(job)
+      end
+
+      def over_runtime(job, started_at)
+        limit = job.class.max_runtime
+        return nil unless limit && started_at
+
+        elapsed = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started_at
+        elapsed > limit.to_f ? :max_runtime : nil
+      end
+
+      # Active Record, when loaded: any connection of this thread inside a
+      # transaction.
+      def open_transactions?
+        return false unless defined?(::ActiveRecord::Base) && ::ActiveRecord::Base.respond_to?(:connection_handler)
+
+        ::ActiveRecord::Base.connection_handler.connection_pool_list.any? do |pool|
+          connection = pool.respond_to?(:active_connection) ? pool.active_connection : pool.active_connection?
+          connection.respond_to?(:transaction_open?) && connection.transaction_open?
+        end
+      end
+    end
+  end
+end

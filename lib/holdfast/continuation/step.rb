@@ -1,0 +1,92 @@
+# frozen_string_literal: true
+
+module Holdfast
+  class Continuation
+    # A step of a continuable job, with its cursor. Setting or advancing the
+    # cursor is a checkpoint: the progress is recorded (in the store, under
+    # its durability) and the job may be interrupted there.
+    class Step
+      attr_reader :name, :cursor
+
+      def initialize(name, cursor, job:, resumed:)
+        @name = name.to_sym
+        @initial_cursor = cursor
+        @cursor = cursor
+        @resumed = resumed
+        @job = job
+      end
+
+      # A checkpoint without moving the cursor.
+      def checkpoint!
+        @job.checkpoint!
+      end
+
+      # Sets the cursor, then checkpoints. The value must be something
+      # Active Job can serialize as an argument.
+      def set!(cursor)
+        Cursor.check!(cursor)
+        @cursor = cursor
+        checkpoint!
+      end
+
+      # Sets the cursor to the successor of +from+ (or of the cursor), then
+      # checkpoints.
+      def advance!(from: nil)
+        from = cursor if from.nil?
+        unless from.respond_to?(:succ)
+          raise UnadvanceableCursorError, "Cursor class '#{from.class}' does not implement 'succ'"
+        end
+
+        set!(from.succ)
+      end
+
+      # Whether this step was in progress in an earlier execution.
+      def resumed?
+        @resumed
+      end
+
+      # Whether the cursor moved in this execution.
+      def advanced?
+        @initial_cursor != @cursor
+      end
+
+      # The step as the job payload carries it: [name, serialized cursor].
+      def to_a
+        [name.to_s, Cursor.serialize(cursor)]
+      end
+
+      def description
+        "at '#{name}', cursor '#{cursor.inspect}'"
+      end
+    end
+
+    # Cursors travel as Active Job arguments do, so a Date comes back a Date.
+    module Cursor
+      module_function
+
+      def serialize(cursor)
+        ::ActiveJob::Arguments.serialize([cursor]).first
+      end
+
+      def deserialize(serialized)
+        ::ActiveJob::Arguments.deserialize([serialized]).first
+      end
+
+      def check!(cursor)
+        serialize(cursor)
+      rescue ::ActiveJob::SerializationError => e
+        raise InvalidCursorError, "Cursor class '#{cursor.class}' cannot be serialized by Active Job (#{e.message}); " \
+                                  "use integers, strings, arrays, hashes, times, dates or records"
+      end
+
+      # The cursor as the store keeps it: JSON text.
+      def dump(cursor)
+        JSON.generate([serialize(cursor)])
+      end
+
+      def load(text)
+        deserialize(JSON.parse(text).first)
+      end
+    end
+  end
+end
