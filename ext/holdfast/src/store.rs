@@ -52,25 +52,23 @@ fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
     }
 }
 
-fn exception(ruby: &Ruby, path: &[&str]) -> Option<magnus::ExceptionClass> {
-    let mut module: RModule = ruby.class_object().const_get("Holdfast").ok()?;
-    for name in &path[..path.len() - 1] {
-        module = module.const_get(*name).ok()?;
-    }
-    module.const_get(*path.last()?).ok()
+/// `Holdfast::<path>` (Module#const_get follows `A::B` paths, classes or modules).
+fn exception(ruby: &Ruby, path: &str) -> Option<magnus::ExceptionClass> {
+    let holdfast: RModule = ruby.class_object().const_get("Holdfast").ok()?;
+    holdfast.funcall("const_get", (path,)).ok()
 }
 
 pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
-    let path: &[&str] = match &error {
-        StoreError::Stale { .. } => &["Continuation", "StaleExecutionError"],
-        StoreError::Limit { .. } => &["LimitError"],
+    let path = match &error {
+        StoreError::Stale { .. } => "Continuation::StaleExecutionError",
+        StoreError::Limit { .. } => "LimitError",
         StoreError::InvalidArgument(_) => {
             return Error::new(ruby.exception_arg_error(), error.to_string())
         }
-        StoreError::NotADatabase { .. } => &["NotADatabaseError"],
-        StoreError::Closed { .. } => &["StoreClosedError"],
-        StoreError::NotFound { .. } => &["RecordNotFoundError"],
-        StoreError::Io { .. } => &["StoreError"],
+        StoreError::NotADatabase { .. } => "NotADatabaseError",
+        StoreError::Closed { .. } => "StoreClosedError",
+        StoreError::NotFound { .. } => "RecordNotFoundError",
+        StoreError::Io { .. } => "StoreError",
     };
     let class = exception(ruby, path).unwrap_or_else(|| ruby.exception_runtime_error());
     Error::new(class, error.to_string())

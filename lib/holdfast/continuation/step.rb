@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "bigdecimal"
+
 module Holdfast
   class Continuation
     # A step of a continuable job, with its cursor. Setting or advancing the
@@ -61,15 +63,41 @@ module Holdfast
     end
 
     # Cursors travel as Active Job arguments do, so a Date comes back a Date.
+    # Active Job before 7.1 passes BigDecimal through as-is, so it would come
+    # back from JSON a String; there it travels tagged instead.
     module Cursor
+      BIG_DECIMAL = "_holdfast_big_decimal"
+      TAG_BIG_DECIMALS = !defined?(::ActiveJob::Serializers::BigDecimalSerializer)
+
       module_function
 
       def serialize(cursor)
-        ::ActiveJob::Arguments.serialize([cursor]).first
+        ::ActiveJob::Arguments.serialize([TAG_BIG_DECIMALS ? tag(cursor) : cursor]).first
       end
 
       def deserialize(serialized)
-        ::ActiveJob::Arguments.deserialize([serialized]).first
+        value = ::ActiveJob::Arguments.deserialize([serialized]).first
+        TAG_BIG_DECIMALS ? untag(value) : value
+      end
+
+      def tag(value)
+        case value
+        when BigDecimal then { BIG_DECIMAL => value.to_s }
+        when Array then value.map { |item| tag(item) }
+        when Hash then value.transform_values { |item| tag(item) }
+        else value
+        end
+      end
+
+      def untag(value)
+        case value
+        when Hash
+          return BigDecimal(value[BIG_DECIMAL]) if value.size == 1 && value.key?(BIG_DECIMAL)
+
+          value.transform_values { |item| untag(item) }
+        when Array then value.map { |item| untag(item) }
+        else value
+        end
       end
 
       def check!(cursor)
