@@ -169,3 +169,8 @@ fn durability_names_parse_and_bad_ones_say_what_is_allowed() {
         );
     }
 }
+
+#[test]
+fn a_completed_job_run_again_starts_over() {
+    store_cases::a_completed_job_run_again_starts_over(&opener());
+}

@@ -119,3 +119,8 @@ fn table_names_are_checked() {
         "{error}"
     );
 }
+
+#[test]
+fn a_completed_job_run_again_starts_over() {
+    store_cases::a_completed_job_run_again_starts_over(&opener());
+}

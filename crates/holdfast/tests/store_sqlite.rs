@@ -333,3 +333,8 @@ fn the_store_reports_its_path() {
         )
     );
 }
+
+#[test]
+fn a_completed_job_run_again_starts_over() {
+    with_store(store_cases::a_completed_job_run_again_starts_over);
+}

@@ -49,10 +49,16 @@ pub trait Backend: Send + Sync {
     fn location(&self) -> &str;
 }
 
-/// How `begin` changes a stored record, the same in every backend.
+/// How `begin` changes a stored record, the same in every backend. A job
+/// that completed and runs again (same id) starts over, as it would from
+/// its payload.
 pub(crate) fn begin_existing(record: &mut Record, now: i64) {
     record.token += 1;
-    if !record.is_completed() && !record.progress.is_empty() {
+    if record.is_completed() {
+        record.progress = Progress::default();
+        record.completed_at = None;
+        record.resumptions = 0;
+    } else if !record.progress.is_empty() {
         record.resumptions += 1;
     }
     record.updated_at = now;

@@ -294,9 +294,15 @@ impl Backend for PostgresBackend {
                 )?;
                 if let Some(row) = existing {
                     let mut record = self.record(&row)?;
+                    let was_completed = record.is_completed();
                     begin_existing(&mut record, now);
+                    let restart = if was_completed {
+                        ", completed_steps = '[]', current_step = NULL, cursor = NULL, completed_at = NULL"
+                    } else {
+                        ""
+                    };
                     tx.execute(
-                        &format!("UPDATE {table} SET token = $2, resumptions = $3, updated_at = $4 WHERE job_id = $1"),
+                        &format!("UPDATE {table} SET token = $2, resumptions = $3, updated_at = $4{restart} WHERE job_id = $1"),
                         &[&job_id, &(record.token as i64), &(record.resumptions as i64), &now],
                     )?;
                     break Begun { existed: true, record };

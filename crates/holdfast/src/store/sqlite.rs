@@ -221,9 +221,17 @@ impl Backend for SqliteBackend {
             .transpose()?;
         let begun = match existing {
             Some(mut record) => {
+                let was_completed = record.is_completed();
                 begin_existing(&mut record, now);
+                let sql = if was_completed {
+                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4,
+                     completed_steps = '[]', current_step = NULL, cursor = NULL, completed_at = NULL
+                     WHERE job_id = ?1"
+                } else {
+                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4 WHERE job_id = ?1"
+                };
                 tx.execute(
-                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4 WHERE job_id = ?1",
+                    sql,
                     params![job_id, record.token as i64, record.resumptions as i64, now],
                 )
                 .map_err(|e| self.err(e))?;

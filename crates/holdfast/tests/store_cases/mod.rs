@@ -395,3 +395,24 @@ pub fn eventually(mut condition: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(5));
     }
 }
+
+/// A job id that runs again after completing starts over.
+pub fn a_completed_job_run_again_starts_over(o: &Opener) {
+    let store = (o.open)(StoreOptions::default());
+    let id = job("again");
+    let first = store.begin_execution(&id, "Job").unwrap();
+    store.complete(&first, at("s", b"9", &["a"])).unwrap();
+    let again = store.begin_execution(&id, "Job").unwrap();
+    assert!(again.existed);
+    assert!(again.record.progress.is_empty());
+    assert!(!again.record.is_completed());
+    store
+        .checkpoint(&again, at("s", b"1", &[]), Checkpoint::Cursor)
+        .unwrap();
+    let record = store.get(&id).unwrap().unwrap();
+    assert!(
+        !record.is_completed(),
+        "progress after a restart is in flight"
+    );
+    assert_eq!(record.progress, at("s", b"1", &[]));
+}
