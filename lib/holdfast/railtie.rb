@@ -14,11 +14,19 @@ module Holdfast
   #                                        # (other environments), or :raise
   #   config.holdfast.lock_wait_threshold  # seconds; a longer lock wait is
   #                                        # logged and instrumented (long_wait.holdfast)
+  #   config.holdfast.store                # where continuable jobs keep progress: a
+  #                                        # Holdfast::Store, a URL, a path, or false;
+  #                                        # default ENV["HOLDFAST_STORE_URL"], else
+  #                                        # tmp/holdfast/continuations.sqlite3
+  #   config.holdfast.durability           # :every_checkpoint (default),
+  #                                        # :step_boundaries or { interval: ms }
   class Railtie < ::Rails::Railtie
     config.holdfast = ::ActiveSupport::OrderedOptions.new
     config.holdfast.back_active_support = true
     config.holdfast.unwrapped_code = nil
     config.holdfast.lock_wait_threshold = nil
+    config.holdfast.store = nil
+    config.holdfast.durability = :every_checkpoint
 
     class << self
       # The running detector (nil when unwrapped_code is off).
@@ -31,6 +39,21 @@ module Holdfast
 
     initializer "holdfast.logger", after: :initialize_logger do
       Holdfast.logger ||= ::Rails.logger
+    end
+
+    # The store opens on first use, in each process (never before a fork).
+    initializer "holdfast.continuations" do |app|
+      # OrderedOptions is a Hash: `.store` would be Hash#store, so read by key.
+      settings = app.config.holdfast
+      Holdfast.configure do |config|
+        config.store = if settings[:store].nil?
+                         ENV["HOLDFAST_STORE_URL"] || ::Rails.root.join("tmp", "holdfast", "continuations.sqlite3").to_s
+                       else
+                         settings[:store]
+                       end
+        config.durability = settings[:durability]
+      end
+      ::ActiveSupport.on_load(:active_job) { require_relative "continuable" }
     end
 
     initializer "holdfast.lock_wait_threshold" do |app|

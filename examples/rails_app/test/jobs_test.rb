@@ -19,4 +19,18 @@ class JobsTest < Minitest::Test
     assert(done.all?(&:last))
     refute_includes log_since(offset), "[Holdfast]"
   end
+
+  def test_a_continuable_job_keeps_its_progress_in_the_apps_store
+    Array.new(30) { |i| Item.create!(name: "continuable-#{i}") }
+    job = TallyAllJob.perform_later
+    name, tallied = pop_within(JobProbe::DONE)
+    assert_equal [:tally_all, Item.count], [name, tallied]
+    store = Holdfast.continuation_store
+    assert_equal "SQLite store #{Rails.root.join("tmp", "holdfast", "continuations.sqlite3")}", store.location
+    # The job completes its record just after perform returns.
+    Timeout.timeout(Bounded::WAIT) { Thread.pass until store.get(job.job_id)&.fetch("completed_at") }
+    record = store.get(job.job_id)
+    assert_equal ["tally"], record["completed"]
+    assert_equal "TallyAllJob", record["job_class"]
+  end
 end
