@@ -171,3 +171,11 @@ RSpec.describe Holdfast::Store do
     expect(store.get(job_id)["current"]).to eq(%w[s 1])
   end
 end
+
+RSpec.describe "Store durations with ActiveSupport loaded" do
+  it "reads an interval in milliseconds and a Duration as what it says" do
+    require "active_support/core_ext/numeric/time"
+    expect(Holdfast::Store.memory(durability: { interval: 50 }).durability).to eq(interval: 50)
+    expect(Holdfast::Store.memory(durability: { interval: 2.seconds }).durability).to eq(interval: 2000)
+  end
+end

@@ -85,7 +85,9 @@ module Holdfast
       # Seconds (or, with +milliseconds+, milliseconds) as whole
       # milliseconds; an ActiveSupport::Duration is taken as what it says.
       def milliseconds(value, what, milliseconds: false)
-        ms = if value.respond_to?(:in_milliseconds) then value.in_milliseconds
+        # ActiveSupport gives every Numeric #in_milliseconds (reading it as
+        # seconds), so only a Duration is asked for it.
+        ms = if defined?(::ActiveSupport::Duration) && value.is_a?(::ActiveSupport::Duration) then value.in_milliseconds
              elsif value.is_a?(Numeric) then milliseconds ? value : value * 1000
              end
         unless ms.is_a?(Numeric) && ms.positive?
