@@ -79,3 +79,33 @@ class CursorsTest < ContinuationTestCase
     assert_match(/\ACursor class 'Object' cannot be serialized by Active Job/, error.message)
   end
 end
+
+require "active_record"
+require "global_id"
+
+class CursorRecordsTest < ContinuationTestCase
+  class Account < ActiveRecord::Base
+    include GlobalID::Identification
+  end
+
+  setup do
+    GlobalID.app = "holdfast-test"
+    ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
+    ActiveRecord::Base.connection.create_table(:accounts) { |t| t.string :name }
+    CursorJob.seen = []
+  end
+
+  teardown { ActiveRecord::Base.remove_connection }
+
+  test "a record cursor travels as its GlobalID and comes back as the record" do
+    account = Account.create!(name: "acme")
+    CursorJob.plan = { start: nil, moves: [->(s) { s.set!(account) }] }
+    CursorJob.perform_later
+    interrupt_job_during_step(CursorJob, :walk, cursor: account) { perform_enqueued_jobs }
+    assert_equal({ "_aj_globalid" => account.to_global_id.to_s }, enqueued_jobs.last["continuation"]["current"][1])
+    perform_enqueued_jobs
+    resumed_with = CursorJob.seen.find { |_, resumed, _| resumed }&.first
+    assert_equal account, resumed_with
+    assert_instance_of Account, resumed_with
+  end
+end

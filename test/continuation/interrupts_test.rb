@@ -104,3 +104,26 @@ class AdapterStoppingTest < ContinuationTestCase
     assert_equal [[:stopping, 1]], events.map { |e| [e.payload[:reason], e.payload[:current_step].cursor] }
   end
 end
+
+# An adapter whose stopping? takes no job (as Sidekiq's does).
+class PlainStoppingAdapter < ActiveJob::QueueAdapters::TestAdapter
+  attr_accessor :stop
+
+  def stopping?
+    stop
+  end
+end
+
+class PlainAdapterStoppingTest < ContinuationTestCase
+  def queue_adapter_for_test
+    PlainStoppingAdapter.new
+  end
+
+  test "an adapter's stopping? without the job argument is asked too" do
+    LoopJob.on_cursor = ->(cursor) { queue_adapter.stop = true if cursor == 3 }
+    events = capture_events(:interrupt) { LoopJob.perform_now }
+    assert_equal [[:stopping, 4]], events.map { |e| [e.payload[:reason], e.payload[:current_step].cursor] }
+  ensure
+    LoopJob.on_cursor = ->(_cursor) {}
+  end
+end
