@@ -41,7 +41,13 @@ module Holdfast
     # connection must not be shared across fork.
     def continuation_store
       store_mutex.synchronize do
-        @continuation_store = nil if @continuation_store_pid != Process.pid
+        if @continuation_store_pid && @continuation_store_pid != Process.pid
+          # Inherited from the parent: its connections belong to the parent
+          # and must never be used or closed here, so it is kept, untouched.
+          (@inherited_stores ||= []) << @continuation_store if @continuation_store
+          @continuation_store = nil
+          @continuation_store_pid = nil
+        end
         return @continuation_store if @continuation_store_pid
 
         @continuation_store = open_configured_store

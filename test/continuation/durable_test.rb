@@ -133,3 +133,25 @@ class DurableTest < ContinuationTestCase
     assert_includes out, "BothJob includes both ActiveJob::Continuable and Holdfast::Continuable: include one or the other"
   end
 end
+
+class ForkTest < ContinuationTestCase
+  test "a forked child opens its own store and never touches the parent's" do
+    Dir.mktmpdir do |dir|
+      Holdfast.configure { |c| c.store = File.join(dir, "fork.sqlite3") }
+      parent_store = Holdfast.continuation_store
+      reader, writer = IO.pipe
+      pid = fork do
+        reader.close
+        child_store = Holdfast.continuation_store
+        writer.puts(child_store.equal?(parent_store) ? "shared" : "own")
+        writer.close
+        exit!(0)
+      end
+      writer.close
+      assert_equal "own", reader.read.chomp
+      Process.wait(pid)
+      assert Holdfast.continuation_store.equal?(parent_store)
+      parent_store.close
+    end
+  end
+end
