@@ -174,3 +174,79 @@ fn durability_names_parse_and_bad_ones_say_what_is_allowed() {
 fn a_completed_job_run_again_starts_over() {
     store_cases::a_completed_job_run_again_starts_over(&opener());
 }
+
+/// A memory backend whose writes take a while and are counted, so
+/// concurrent synchronous checkpoints queue up behind one another.
+struct SlowCounting {
+    inner: MemoryBackend,
+    writes: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Backend for SlowCounting {
+    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
+        self.inner.begin(job_id, job_class, now)
+    }
+    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        self.inner.write(writes)
+    }
+    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
+        self.inner.get(job_id)
+    }
+    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+        self.inner.list(query)
+    }
+    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
+        self.inner.prune(completed_before)
+    }
+    fn location(&self) -> &str {
+        "slow store"
+    }
+}
+
+#[test]
+fn concurrent_synchronous_checkpoints_share_commits_and_each_waits_for_its_own() {
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let store = Arc::new(Store::open(
+        Box::new(SlowCounting {
+            inner: MemoryBackend::new(),
+            writes: Arc::clone(&writes),
+        }),
+        StoreOptions::default(),
+    ));
+    let barrier = Arc::new(std::sync::Barrier::new(16));
+    let threads: Vec<_> = (0..16)
+        .map(|t| {
+            let (store, barrier) = (Arc::clone(&store), Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let id = job(&format!("group{t}"));
+                let e = store.begin_execution(&id, "Job").unwrap();
+                barrier.wait();
+                for n in 0..20u8 {
+                    store
+                        .checkpoint(&e, at("s", &[n], &[]), Checkpoint::Cursor)
+                        .unwrap();
+                    // Acknowledged means written.
+                    assert_eq!(
+                        store.get(&id).unwrap().unwrap().progress,
+                        at("s", &[n], &[])
+                    );
+                }
+                id
+            })
+        })
+        .collect();
+    for thread in threads {
+        let id = thread.join().unwrap();
+        assert_eq!(
+            store.get(&id).unwrap().unwrap().progress,
+            at("s", &[19], &[])
+        );
+    }
+    let commits = writes.load(Ordering::SeqCst);
+    assert!(
+        commits < 16 * 20 / 2,
+        "320 checkpoints took {commits} commits: they were not shared"
+    );
+}

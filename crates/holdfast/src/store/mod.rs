@@ -10,6 +10,7 @@
 mod backend;
 mod durability;
 mod error;
+mod group_commit;
 mod json;
 mod memory;
 mod model;
@@ -75,6 +76,8 @@ struct Shared {
     /// Held across every backend write, so one job's writes land in the
     /// order they were made. Taken before `pending`, never after.
     io: Mutex<()>,
+    /// Synchronous writes waiting to share a commit.
+    group: group_commit::GroupCommit,
 }
 
 #[derive(Default)]
@@ -103,6 +106,7 @@ impl Store {
             pending: Mutex::new(Pending::default()),
             wake: Condvar::new(),
             io: Mutex::new(()),
+            group: group_commit::GroupCommit::default(),
         });
         let writer = interval.and_then(|every| writer::spawn(Arc::clone(&shared), every));
         Store {
@@ -336,25 +340,6 @@ impl Shared {
             return Err(self.closed());
         }
         Ok(())
-    }
-
-    /// Writes one job's progress at once, superseding what is pending for it.
-    fn write_now(&self, write: Write) -> Result<(), StoreError> {
-        let _io = self.io.lock();
-        self.pending.lock().dirty.remove(&write.job_id);
-        let outcome = self.backend.write(std::slice::from_ref(&write));
-        match outcome {
-            Ok(mut outcomes) => outcomes.pop().unwrap_or(Ok(())),
-            Err(error) => {
-                // Kept for the next flush unless newer progress arrived.
-                self.pending
-                    .lock()
-                    .dirty
-                    .entry(write.job_id.clone())
-                    .or_insert(write);
-                Err(error)
-            }
-        }
     }
 
     /// Writes pending progress (one job's, or all) in one transaction.
