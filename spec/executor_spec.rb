@@ -202,5 +202,16 @@ RSpec.describe Holdfast::Executor, :gc_stress do
       execution.complete!
       expect(log).to eq([true, 10])
     end
+
+    it "keeps a perform's execution alive while its block runs", :gc_stress do
+      log = []
+      executor.to_run { @note = "x" * 10 }
+      executor.to_complete { log << @note&.size }
+      executor.perform do
+        GC.start(full_mark: true, immediate_sweep: true)
+        4.times { Array.new(1000) { Object.new } }
+      end
+      expect(log).to eq([10])
+    end
   end
 end

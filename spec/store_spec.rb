@@ -2,6 +2,7 @@
 
 require "tmpdir"
 require "sqlite3"
+require "securerandom"
 
 RSpec.describe Holdfast::Store do
   around do |example|
@@ -18,7 +19,8 @@ RSpec.describe Holdfast::Store do
     end
   end
 
-  let(:job_id) { "job-#{Process.pid}-#{rand(1 << 40)}" }
+  # Random per run (not per seed: PostgreSQL's table outlives the process).
+  let(:job_id) { "job-#{SecureRandom.hex(8)}" }
 
   stores = {
     "SQLite" => ->(dir, **options) { described_class.sqlite(File.join(dir, "store.sqlite3"), **options) },
@@ -57,7 +59,7 @@ RSpec.describe Holdfast::Store do
       end
 
       it "lists by state and class, newest first, and prunes only completed records" do
-        klass = "ListJob#{rand(1 << 30)}"
+        klass = "ListJob#{SecureRandom.hex(6)}"
         ids = Array.new(3) { |i| "#{job_id}-#{i}" }
         executions = ids.map { |id| store.begin_execution(id, klass).tap { |e| e.checkpoint(current: ["s", id]) } }
         executions.first.complete
@@ -163,13 +165,6 @@ RSpec.describe Holdfast::Store do
     locker&.close
   end
 
-  it "survives GC.compact with stores and executions alive", :gc_stress do
-    store = described_class.sqlite(File.join(@dir, "gc.sqlite3"))
-    execution = store.begin_execution(job_id, "Job")
-    GC.compact if GC.respond_to?(:compact)
-    execution.checkpoint(current: ["s", "1"])
-    expect(store.get(job_id)["current"]).to eq(%w[s 1])
-  end
 end
 
 RSpec.describe "Store durations with ActiveSupport loaded" do

@@ -111,10 +111,19 @@ fn run(ruby: &Ruby, class: RClass, reset: bool) -> Result<Value, Error> {
 fn perform(ruby: &Ruby, class: RClass) -> Result<Value, Error> {
     let op = Operation::new(ruby, class)?;
     let mut invoker = op.invoker(None);
-    let result = op
-        .core
-        .executor
-        .perform(op.context, op.payload(), &mut invoker, op.yield_block());
+    // A perform is never an active execution, so the core's mark function
+    // does not see its instance: it lives in this frame instead, where
+    // Ruby's conservative scan of the machine stack keeps it (pinned) while
+    // the block runs between the run and complete callbacks.
+    let instance: Value = class.new_instance(())?;
+    let payload = Payload::with_instance(class, op.context_object, instance);
+    let result = op.core.executor.perform(
+        op.context,
+        move || Ok(payload),
+        &mut invoker,
+        op.yield_block(),
+    );
+    std::hint::black_box(instance);
     op.finish(result)
 }
 
