@@ -1,0 +1,193 @@
+//! Waiting for the lock from Ruby: the blocking section with its
+//! unblocking function, the long-wait report, deadlines, and turning lock
+//! errors into Ruby exceptions that name threads.
+
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use magnus::{prelude::*, rb_sys::AsRawValue, value::ReprValue, Error, Ruby, Value};
+
+use holdfast::share_lock::{Diagnostic, LongWaitReport};
+use holdfast::{ContextId, LockError, ShareLock, Wait};
+
+use crate::{context, errors, nogvl};
+
+/// Runs `op` as a blocking section until it completes, retrying after an
+/// interruption that turned out to raise nothing. An interruption that does
+/// raise returns that Ruby error (and `op` had undone its own effects).
+pub(crate) fn blocking<R>(
+    ruby: &Ruby,
+    lock: &ShareLock,
+    deadline: Option<Instant>,
+    detect_deadlocks: bool,
+    mut op: impl FnMut(&Wait) -> Result<R, LockError>,
+) -> Result<Result<R, LockError>, Error> {
+    // Signals reach a waiting main thread only as a flag Ruby sets on it
+    // (its handler cannot call our unblocking function), so the wait also
+    // polls that flag. The VALUE stays in this frame, which Ruby scans.
+    let thread = ruby.thread_current().as_raw();
+    // SAFETY: reads the interrupt flags of this live thread; no GVL needed.
+    let poll = move || unsafe { rb_sys::rb_thread_interrupted(thread) != 0 };
+    let lock_name = lock.name();
+    let report = move |diagnostic: &Diagnostic| {
+        nogvl::with_gvl(|| report_long_wait(&lock_name, diagnostic));
+    };
+    let threshold = long_wait_threshold();
+    loop {
+        let flag = AtomicBool::new(false);
+        let wait = Wait {
+            interrupt: Some(&flag),
+            poll: Some(&poll),
+            long_wait: threshold.map(|t| (t, &report as &LongWaitReport<'_>)),
+            deadline,
+            tolerate_deadlocks: !detect_deadlocks,
+        };
+        let outcome = nogvl::without_gvl(|| op(&wait), &|| lock.interrupt(&flag));
+        match outcome {
+            None | Some(Err(LockError::Interrupted)) => ruby.thread_check_ints()?,
+            Some(result) => return Ok(result),
+        }
+    }
+}
+
+/// `Holdfast.lock_wait_threshold` in nanoseconds; 0 when off.
+static LONG_WAIT_NANOS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn long_wait_threshold() -> Option<Duration> {
+    match LONG_WAIT_NANOS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => None,
+        nanos => Some(Duration::from_nanos(nanos)),
+    }
+}
+
+pub(super) fn set_long_wait_threshold(ruby: &Ruby, seconds: Value) -> Result<Value, Error> {
+    let nanos = if seconds.is_nil() {
+        0
+    } else {
+        let s = f64::try_convert(seconds)?;
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::new(
+                ruby.exception_arg_error(),
+                format!("lock_wait_threshold must be a positive number of seconds (or nil to turn it off), got {}", seconds.inspect()),
+            ));
+        }
+        (s * 1e9) as u64
+    };
+    LONG_WAIT_NANOS.store(nanos, std::sync::atomic::Ordering::Relaxed);
+    Ok(seconds)
+}
+
+pub(super) fn get_long_wait_threshold() -> Option<f64> {
+    long_wait_threshold().map(|d| d.as_secs_f64())
+}
+
+/// With the GVL held again, from inside a wait: hands the diagnostic to
+/// `Holdfast.__long_lock_wait`, which instruments and logs it.
+fn report_long_wait(lock: &str, diagnostic: &Diagnostic) {
+    let Ok(ruby) = Ruby::get() else { return };
+    let waited = diagnostic
+        .parties
+        .first()
+        .and_then(|p| p.waits.first())
+        .map_or(0.0, |w| w.waited.as_secs_f64());
+    let message = render(&ruby, diagnostic);
+    let Ok(holdfast) = ruby
+        .class_object()
+        .const_get::<_, magnus::RModule>("Holdfast")
+    else {
+        return;
+    };
+    let _: Result<Value, Error> = holdfast.funcall("__long_lock_wait", (lock, waited, message));
+}
+
+/// Tries `op` without waiting, then as a blocking section if it must wait.
+pub(crate) fn acquire<R>(
+    ruby: &Ruby,
+    lock: &ShareLock,
+    deadline: Option<Instant>,
+    detect_deadlocks: bool,
+    mut op: impl FnMut(Option<&Wait>) -> Result<R, LockError>,
+) -> Result<R, Error> {
+    let result = match op(None) {
+        Err(LockError::WouldBlock) => blocking(ruby, lock, deadline, detect_deadlocks, |wait| {
+            op(Some(wait))
+        })?,
+        other => other,
+    };
+    result.map_err(|error| lock_error(ruby, error))
+}
+
+pub(crate) fn lock_error(ruby: &Ruby, error: LockError) -> Error {
+    match error {
+        LockError::Deadlock(diagnostic) => {
+            errors::holdfast(ruby, "DeadlockError", render(ruby, &diagnostic))
+        }
+        LockError::Timeout(diagnostic) => {
+            errors::holdfast(ruby, "LockTimeout", render(ruby, &diagnostic))
+        }
+        LockError::InvalidUnlock => Error::new(ruby.exception_runtime_error(), "invalid unlock"),
+        LockError::WouldBlock | LockError::Interrupted => Error::new(
+            ruby.exception_runtime_error(),
+            "lock wait ended without a result (Holdfast bug)",
+        ),
+    }
+}
+
+/// A diagnostic with owners named as people know them: thread names.
+pub(crate) fn render(ruby: &Ruby, diagnostic: &Diagnostic) -> String {
+    let threads = thread_labels(ruby);
+    diagnostic.render(&|owner| {
+        threads
+            .iter()
+            .find(|(id, _)| *id == owner)
+            .map(|(_, label)| label.clone())
+            .unwrap_or_else(|| format!("fiber or thread {owner:#x}"))
+    })
+}
+
+pub(super) fn thread_labels(ruby: &Ruby) -> Vec<(ContextId, String)> {
+    let Ok(list) = ruby
+        .class_thread()
+        .funcall::<_, _, magnus::RArray>("list", ())
+    else {
+        return Vec::new();
+    };
+    let main = ruby
+        .class_thread()
+        .funcall::<_, _, Value>("main", ())
+        .map(|m| m.as_raw())
+        .unwrap_or(0);
+    list.into_iter()
+        .map(|thread| {
+            let id = thread.as_raw() as ContextId;
+            let name: Option<String> = thread.funcall("name", ()).ok().flatten();
+            let label = match (name, thread.as_raw() == main) {
+                (Some(name), _) => format!("thread {name:?} ({id:#x})"),
+                (None, true) => format!("the main thread ({id:#x})"),
+                (None, false) => format!("thread {id:#x}"),
+            };
+            (id, label)
+        })
+        .collect()
+}
+
+pub(super) fn deadline(ruby: &Ruby, timeout: Value) -> Result<Option<Instant>, Error> {
+    if timeout.is_nil() {
+        return Ok(None);
+    }
+    let seconds = f64::try_convert(timeout)?;
+    if !(seconds.is_finite() && seconds >= 0.0) {
+        return Err(Error::new(
+            ruby.exception_arg_error(),
+            format!(
+                "timeout must be a non-negative number of seconds (or nil), got {}",
+                timeout.inspect()
+            ),
+        ));
+    }
+    Ok(Some(Instant::now() + Duration::from_secs_f64(seconds)))
+}
+
+pub(super) fn owner(ruby: &Ruby) -> ContextId {
+    context::current(ruby).1
+}
