@@ -74,14 +74,19 @@ impl Shared {
             };
             let written = catch_unwind(AssertUnwindSafe(|| self.commit(&batch)));
             if let Err(panic) = written {
-                // Nobody may wait forever on a batch that will never land.
-                for ticket in &batch {
+                // Nobody may wait forever: fail this batch and everything
+                // queued behind it, then let the panic go on.
+                let queued = {
+                    let mut queue = self.group.queue.lock();
+                    queue.leading = false;
+                    std::mem::take(&mut queue.waiting)
+                };
+                for ticket in batch.iter().chain(&queued) {
                     ticket.finish(Err(StoreError::io(
                         self.backend.location(),
                         "internal error while writing (a Holdfast bug); the progress was not written",
                     )));
                 }
-                self.group.queue.lock().leading = false;
                 resume_unwind(panic);
             }
         }
