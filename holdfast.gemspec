@@ -6,8 +6,9 @@ Gem::Specification.new do |spec|
   spec.name = "holdfast"
   spec.version = Holdfast::VERSION
   spec.summary = "Rails' executor, interlock and durable job continuations on a Rust core"
-  spec.description = "A drop-in Holdfast::Executor (ActiveSupport::Executor's API) backed by Rust, " \
-                     "reachable from Ruby and C."
+  spec.description = "Rails' executor, reloader and load interlock on a Rust core (drop-in, or backing " \
+                     "ActiveSupport's own classes), and Rails 8.1's job continuations on Rails 6.1+ with progress " \
+                     "in a durable store (SQLite or PostgreSQL) that survives SIGKILL and fences off zombie executions."
   spec.authors = ["Holdfast developers"]
   spec.license = "MIT"
   spec.required_ruby_version = ">= 3.0"
