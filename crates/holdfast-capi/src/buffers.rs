@@ -111,6 +111,21 @@ pub(crate) unsafe fn write_out(
     Ok(())
 }
 
+/// [`write_out`] for text: NUL-terminated into a `char` buffer.
+///
+/// # Safety
+/// As [`write_out`].
+pub(crate) unsafe fn write_text(
+    text: &str,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    what: &str,
+) -> Result<(), Failure> {
+    // SAFETY: the caller's buffer contract, forwarded.
+    unsafe { write_out(text.as_bytes(), true, buf.cast(), len, out_len, what) }
+}
+
 /// Writes one value through an out pointer that must not be NULL.
 ///
 /// # Safety

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use holdfast::share_lock::{Diagnostic, OwnerState};
 use holdfast::{LockError, Purpose, ShareLock, Wait};
 
-use crate::buffers::write_out;
+use crate::buffers::write_text;
 use crate::error::{holdfast_status, Failure};
 use crate::handles::{self, Handle};
 use crate::panic::boundary;
@@ -304,16 +304,7 @@ pub unsafe extern "C" fn holdfast_share_lock_snapshot_json(
         let lock = handles::share_lock(lock as usize)?;
         let json = snapshot_json(&lock.snapshot());
         // SAFETY: the caller's buffer contract, forwarded.
-        unsafe {
-            write_out(
-                json.as_bytes(),
-                true,
-                buf.cast(),
-                len,
-                out_len,
-                "the snapshot",
-            )
-        }
+        unsafe { write_text(&json, buf, len, out_len, "the snapshot") }
     })
 }
 

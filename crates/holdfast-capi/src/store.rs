@@ -12,7 +12,7 @@ use holdfast::store::{
     State, Store, StoreError, StoreOptions, Synchronous,
 };
 
-use crate::buffers::{c_str_arg, str_arg, write_out, write_value};
+use crate::buffers::{c_str_arg, str_arg, write_text, write_value};
 use crate::error::{holdfast_status, Failure};
 use crate::handles::{self, Handle};
 use crate::panic::boundary;
@@ -277,16 +277,7 @@ pub unsafe extern "C" fn holdfast_store_get_json(
         })?;
         let json = record_json(&record).to_string();
         // SAFETY: the caller's buffer contract, forwarded.
-        unsafe {
-            write_out(
-                json.as_bytes(),
-                true,
-                buf.cast(),
-                len,
-                out_len,
-                "the record",
-            )
-        }
+        unsafe { write_text(&json, buf, len, out_len, "the record") }
     })
 }
 
@@ -338,7 +329,7 @@ pub unsafe extern "C" fn holdfast_store_list_json(
         let records = store.list(&query).map_err(store_failure)?;
         let json = records_json(&records).to_string();
         // SAFETY: the caller's buffer contract, forwarded.
-        unsafe { write_out(json.as_bytes(), true, buf.cast(), len, out_len, "the list") }
+        unsafe { write_text(&json, buf, len, out_len, "the list") }
     })
 }
 

@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 
 use holdfast::store::{Checkpoint, Current, Execution, Progress, Store, StoreError};
 
-use crate::buffers::{bytes_arg, str_arg, write_out, write_value};
+use crate::buffers::{bytes_arg, str_arg, write_out, write_text, write_value};
 use crate::error::{holdfast_status, Failure};
 use crate::handles::{self, Handle};
 use crate::panic::boundary;
@@ -146,16 +146,7 @@ pub unsafe extern "C" fn holdfast_store_execution_completed_step(
             )
         })?;
         // SAFETY: the caller's buffer contract, forwarded.
-        unsafe {
-            write_out(
-                step.as_bytes(),
-                true,
-                buf.cast(),
-                len,
-                out_len,
-                "the step name",
-            )
-        }
+        unsafe { write_text(step, buf, len, out_len, "the step name") }
     })
 }
 
@@ -176,16 +167,7 @@ pub unsafe extern "C" fn holdfast_store_execution_current_step(
         let progress = e.progress.lock();
         let current = progress.current.as_ref().ok_or_else(|| no_current(&e))?;
         // SAFETY: the caller's buffer contract, forwarded.
-        unsafe {
-            write_out(
-                current.step.as_bytes(),
-                true,
-                buf.cast(),
-                len,
-                out_len,
-                "the step name",
-            )
-        }
+        unsafe { write_text(&current.step, buf, len, out_len, "the step name") }
     })
 }
 

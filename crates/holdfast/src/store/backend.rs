@@ -2,7 +2,8 @@
 //! durability policies, write-behind and fencing checks before I/O live in
 //! [`super::Store`].
 
-use super::{ListQuery, Progress, Record, StoreError};
+use super::model::decode_steps;
+use super::{Current, ListQuery, Progress, Record, StoreError};
 
 /// One conditional write: applied only if the record's token is still
 /// `token` (the writer is the newest execution).
@@ -47,6 +48,55 @@ pub trait Backend: Send + Sync {
 
     /// Where the store is, for messages: a path, or a URL without password.
     fn location(&self) -> &str;
+}
+
+/// The columns every SQL backend stores a record in, in the order
+/// [`Columns`] lists them.
+pub(crate) const COLUMNS: &str =
+    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at";
+
+/// One row of [`COLUMNS`], as read from any SQL backend.
+pub(crate) struct Columns {
+    pub job_id: String,
+    pub job_class: String,
+    pub completed_steps: String,
+    pub current_step: Option<String>,
+    pub cursor: Option<Vec<u8>>,
+    pub resumptions: i64,
+    pub token: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+impl Columns {
+    pub(crate) fn into_record(self, location: &str) -> Result<Record, StoreError> {
+        Ok(Record {
+            job_id: self.job_id,
+            job_class: self.job_class,
+            progress: Progress {
+                completed: decode_steps(location, &self.completed_steps)?,
+                current: self.current_step.map(|step| Current {
+                    step,
+                    cursor: self.cursor,
+                }),
+            },
+            resumptions: self.resumptions as u64,
+            token: self.token as u64,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            completed_at: self.completed_at,
+        })
+    }
+}
+
+/// A write's current step and cursor, as the `current_step` and `cursor`
+/// columns take them.
+pub(crate) fn current_columns(progress: &Progress) -> (Option<&str>, Option<&[u8]>) {
+    match &progress.current {
+        Some(current) => (Some(current.step.as_str()), current.cursor.as_deref()),
+        None => (None, None),
+    }
 }
 
 /// How `begin` changes a stored record, the same in every backend. A job

@@ -8,9 +8,12 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use postgres::{Client, Config, NoTls, Row, Statement};
 
-use super::backend::{begin_existing, fresh_record, rejected, Backend, Begun, Write};
-use super::model::{decode_steps, encode_steps};
-use super::{Current, ListQuery, Progress, Record, State, StoreError};
+use super::backend::{
+    begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
+    COLUMNS,
+};
+use super::model::encode_steps;
+use super::{ListQuery, Record, State, StoreError};
 
 #[derive(Clone, Debug)]
 pub struct PostgresOptions {
@@ -41,9 +44,6 @@ struct Connection {
     update: Statement,
     token_of: Statement,
 }
-
-const COLUMNS: &str =
-    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at";
 
 impl PostgresBackend {
     pub fn connect(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
@@ -168,22 +168,19 @@ impl PostgresBackend {
     }
 
     fn record(&self, row: &Row) -> Result<Record, DbError> {
-        let steps: String = row.try_get(2)?;
-        let current_step: Option<String> = row.try_get(3)?;
-        let cursor: Option<Vec<u8>> = row.try_get(4)?;
-        Ok(Record {
+        let columns = Columns {
             job_id: row.try_get(0)?,
             job_class: row.try_get(1)?,
-            progress: Progress {
-                completed: decode_steps(&self.location, &steps)?,
-                current: current_step.map(|step| Current { step, cursor }),
-            },
-            resumptions: row.try_get::<_, i64>(5)? as u64,
-            token: row.try_get::<_, i64>(6)? as u64,
+            completed_steps: row.try_get(2)?,
+            current_step: row.try_get(3)?,
+            cursor: row.try_get(4)?,
+            resumptions: row.try_get(5)?,
+            token: row.try_get(6)?,
             created_at: row.try_get(7)?,
             updated_at: row.try_get(8)?,
             completed_at: row.try_get(9)?,
-        })
+        };
+        Ok(columns.into_record(&self.location)?)
     }
 }
 
@@ -337,10 +334,7 @@ impl Backend for PostgresBackend {
             let mut tx = client.transaction()?;
             let mut outcomes = Vec::with_capacity(writes.len());
             for write in writes {
-                let (step, cursor) = match &write.progress.current {
-                    Some(current) => (Some(current.step.as_str()), current.cursor.as_deref()),
-                    None => (None, None),
-                };
+                let (step, cursor) = current_columns(&write.progress);
                 let changed = tx.execute(
                     &*update,
                     &[

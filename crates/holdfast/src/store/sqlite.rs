@@ -10,9 +10,12 @@ use rusqlite::{
     params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
 };
 
-use super::backend::{begin_existing, fresh_record, rejected, Backend, Begun, Write};
-use super::model::{decode_steps, encode_steps};
-use super::{Current, ListQuery, Progress, Record, State, StoreError};
+use super::backend::{
+    begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
+    COLUMNS,
+};
+use super::model::encode_steps;
+use super::{ListQuery, Record, State, StoreError};
 
 /// The schema this build writes (`PRAGMA user_version`).
 const SCHEMA_VERSION: i64 = 1;
@@ -52,9 +55,6 @@ pub struct SqliteBackend {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
 }
-
-const COLUMNS: &str =
-    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at";
 
 impl SqliteBackend {
     pub fn open(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, StoreError> {
@@ -182,26 +182,19 @@ pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError
 }
 
 fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record, StoreError>> {
-    let steps: String = row.get(2)?;
-    let current_step: Option<String> = row.get(3)?;
-    let cursor: Option<Vec<u8>> = row.get(4)?;
-    let completed = match decode_steps(location, &steps) {
-        Ok(completed) => completed,
-        Err(error) => return Ok(Err(error)),
-    };
-    Ok(Ok(Record {
+    let columns = Columns {
         job_id: row.get(0)?,
         job_class: row.get(1)?,
-        progress: Progress {
-            completed,
-            current: current_step.map(|step| Current { step, cursor }),
-        },
-        resumptions: row.get::<_, i64>(5)? as u64,
-        token: row.get::<_, i64>(6)? as u64,
+        completed_steps: row.get(2)?,
+        current_step: row.get(3)?,
+        cursor: row.get(4)?,
+        resumptions: row.get(5)?,
+        token: row.get(6)?,
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
         completed_at: row.get(9)?,
-    }))
+    };
+    Ok(columns.into_record(location))
 }
 
 impl Backend for SqliteBackend {
@@ -276,10 +269,7 @@ impl Backend for SqliteBackend {
                 .prepare_cached("SELECT token FROM holdfast_continuations WHERE job_id = ?1")
                 .map_err(|e| self.err(e))?;
             for write in writes {
-                let (step, cursor) = match &write.progress.current {
-                    Some(current) => (Some(current.step.as_str()), current.cursor.as_deref()),
-                    None => (None, None),
-                };
+                let (step, cursor) = current_columns(&write.progress);
                 let changed = update
                     .execute(params![
                         write.job_id,
