@@ -1,6 +1,7 @@
 //! The store over the memory backend, and the store's own policies
 //! (write-behind failures, retention) over a backend that can be broken.
 
+#[macro_use]
 mod store_cases;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,49 +21,31 @@ fn opener() -> Opener<'static> {
     }
 }
 
-#[test]
-fn lifecycle() {
-    store_cases::lifecycle(&opener());
+fn run(case: fn(&Opener)) {
+    case(&opener());
 }
 
-#[test]
-fn a_stale_execution_writes_nothing() {
-    store_cases::a_stale_execution_writes_nothing(&opener());
-}
-
-#[test]
-fn limits_refuse_and_write_nothing() {
-    store_cases::limits_refuse_and_write_nothing(&opener());
-}
-
-#[test]
-fn list_and_prune() {
-    store_cases::list_and_prune(&opener());
-}
+shared_cases!(run; lifecycle, a_stale_execution_writes_nothing, limits_refuse_and_write_nothing, list_and_prune,
+    a_completed_job_run_again_starts_over);
 
 #[test]
 fn fencing_race() {
     store_cases::fencing_race(&opener(), 5000);
 }
 
-/// The memory backend whose writes fail while `broken` is set, as a full
-/// disk or a database that went away would.
-struct Breakable {
+/// The memory backend with a check run before every write: it may fail
+/// the write (a full disk, a database that went away) or take its time.
+struct Hooked {
     inner: MemoryBackend,
-    broken: Arc<AtomicBool>,
+    before_write: Box<dyn Fn() -> Result<(), StoreError> + Send + Sync>,
 }
 
-impl Backend for Breakable {
+impl Backend for Hooked {
     fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
         self.inner.begin(job_id, job_class, now)
     }
     fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        if self.broken.load(Ordering::SeqCst) {
-            return Err(StoreError::Io {
-                location: "breakable store".into(),
-                message: "the disk is full".into(),
-            });
-        }
+        (self.before_write)()?;
         self.inner.write(writes)
     }
     fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
@@ -79,19 +62,36 @@ impl Backend for Breakable {
     }
 }
 
-fn breakable(durability: Durability) -> (Store, Arc<AtomicBool>) {
-    let broken = Arc::new(AtomicBool::new(false));
-    let backend = Breakable {
+fn hooked(
+    durability: Durability,
+    before_write: impl Fn() -> Result<(), StoreError> + Send + Sync + 'static,
+) -> Store {
+    let backend = Hooked {
         inner: MemoryBackend::new(),
-        broken: Arc::clone(&broken),
+        before_write: Box::new(before_write),
     };
-    let store = Store::open(
+    Store::open(
         Box::new(backend),
         StoreOptions {
             durability,
             ..StoreOptions::default()
         },
-    );
+    )
+}
+
+/// A store whose writes fail while the returned flag is set.
+fn breakable(durability: Durability) -> (Store, Arc<AtomicBool>) {
+    let broken = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&broken);
+    let store = hooked(durability, move || {
+        if flag.load(Ordering::SeqCst) {
+            return Err(StoreError::Io {
+                location: "breakable store".into(),
+                message: "the disk is full".into(),
+            });
+        }
+        Ok(())
+    });
     (store, broken)
 }
 
@@ -171,50 +171,16 @@ fn durability_names_parse_and_bad_ones_say_what_is_allowed() {
 }
 
 #[test]
-fn a_completed_job_run_again_starts_over() {
-    store_cases::a_completed_job_run_again_starts_over(&opener());
-}
-
-/// A memory backend whose writes take a while and are counted, so
-/// concurrent synchronous checkpoints queue up behind one another.
-struct SlowCounting {
-    inner: MemoryBackend,
-    writes: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl Backend for SlowCounting {
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
-        self.inner.begin(job_id, job_class, now)
-    }
-    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        self.writes.fetch_add(1, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(2));
-        self.inner.write(writes)
-    }
-    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.get(job_id)
-    }
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
-        self.inner.list(query)
-    }
-    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
-        self.inner.prune(completed_before)
-    }
-    fn location(&self) -> &str {
-        "slow store"
-    }
-}
-
-#[test]
 fn concurrent_synchronous_checkpoints_share_commits_and_each_waits_for_its_own() {
+    // Writes take a while and are counted, so concurrent synchronous
+    // checkpoints queue up behind one another.
     let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let store = Arc::new(Store::open(
-        Box::new(SlowCounting {
-            inner: MemoryBackend::new(),
-            writes: Arc::clone(&writes),
-        }),
-        StoreOptions::default(),
-    ));
+    let counter = Arc::clone(&writes);
+    let store = Arc::new(hooked(Durability::EveryCheckpoint, move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(2));
+        Ok(())
+    }));
     let barrier = Arc::new(std::sync::Barrier::new(16));
     let threads: Vec<_> = (0..16)
         .map(|t| {

@@ -3,6 +3,7 @@
 //! HOLDFAST_TEST_POSTGRES_URL names the server and
 //! HOLDFAST_TEST_POSTGRES_RESTART the command that restarts it.
 
+#[macro_use]
 mod store_cases;
 
 use holdfast::store::{PostgresOptions, Store, StoreError, StoreOptions};
@@ -29,20 +30,12 @@ fn opener() -> Opener<'static> {
     }
 }
 
-#[test]
-fn lifecycle() {
-    store_cases::lifecycle(&opener());
+fn run(case: fn(&Opener)) {
+    case(&opener());
 }
 
-#[test]
-fn a_stale_execution_writes_nothing() {
-    store_cases::a_stale_execution_writes_nothing(&opener());
-}
-
-#[test]
-fn limits_refuse_and_write_nothing() {
-    store_cases::limits_refuse_and_write_nothing(&opener());
-}
+shared_cases!(run; lifecycle, a_stale_execution_writes_nothing, limits_refuse_and_write_nothing,
+    interval_writes_behind, step_boundaries_keep_cursor_moves_in_memory, a_completed_job_run_again_starts_over);
 
 #[test]
 fn list_and_prune() {
@@ -59,16 +52,6 @@ fn list_and_prune() {
         open: &open,
         again: None,
     });
-}
-
-#[test]
-fn interval_writes_behind() {
-    store_cases::interval_writes_behind(&opener());
-}
-
-#[test]
-fn step_boundaries_keep_cursor_moves_in_memory() {
-    store_cases::step_boundaries_keep_cursor_moves_in_memory(&opener());
 }
 
 #[test]
@@ -118,9 +101,4 @@ fn table_names_are_checked() {
         error.contains("is not allowed: use 1 to 63 letters, digits and underscores"),
         "{error}"
     );
-}
-
-#[test]
-fn a_completed_job_run_again_starts_over() {
-    store_cases::a_completed_job_run_again_starts_over(&opener());
 }

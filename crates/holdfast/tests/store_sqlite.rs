@@ -1,6 +1,7 @@
 //! The store over SQLite: the shared cases, bad files and directories, and
 //! crash tests (a child process SIGKILLed mid-run under each policy).
 
+#[macro_use]
 mod store_cases;
 
 use std::io::{BufRead, BufReader, Write as _};
@@ -25,35 +26,9 @@ fn with_store(test: impl FnOnce(&Opener)) {
     });
 }
 
-#[test]
-fn lifecycle() {
-    with_store(store_cases::lifecycle);
-}
-
-#[test]
-fn a_stale_execution_writes_nothing() {
-    with_store(store_cases::a_stale_execution_writes_nothing);
-}
-
-#[test]
-fn limits_refuse_and_write_nothing() {
-    with_store(store_cases::limits_refuse_and_write_nothing);
-}
-
-#[test]
-fn list_and_prune() {
-    with_store(store_cases::list_and_prune);
-}
-
-#[test]
-fn interval_writes_behind() {
-    with_store(store_cases::interval_writes_behind);
-}
-
-#[test]
-fn step_boundaries_keep_cursor_moves_in_memory() {
-    with_store(store_cases::step_boundaries_keep_cursor_moves_in_memory);
-}
+shared_cases!(with_store; lifecycle, a_stale_execution_writes_nothing, limits_refuse_and_write_nothing,
+    list_and_prune, interval_writes_behind, step_boundaries_keep_cursor_moves_in_memory,
+    a_completed_job_run_again_starts_over);
 
 #[test]
 fn fencing_race() {
@@ -332,9 +307,4 @@ fn the_store_reports_its_path() {
             path.display()
         )
     );
-}
-
-#[test]
-fn a_completed_job_run_again_starts_over() {
-    with_store(store_cases::a_completed_job_run_again_starts_over);
 }

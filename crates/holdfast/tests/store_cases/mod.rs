@@ -11,6 +11,19 @@ use holdfast::store::{
     Checkpoint, Current, Durability, ListQuery, Progress, State, Store, StoreError, StoreOptions,
 };
 
+/// One `#[test]` per named shared case, each run through `$run`, a
+/// function that opens the backend and calls the case with an [`Opener`].
+macro_rules! shared_cases {
+    ($run:expr; $($case:ident),+ $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $run(store_cases::$case);
+            }
+        )+
+    };
+}
+
 pub struct Opener<'a> {
     pub open: &'a dyn Fn(StoreOptions) -> Store,
     /// Opens another store on the same data; `None` for memory.
