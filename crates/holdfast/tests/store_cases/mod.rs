@@ -13,6 +13,8 @@ use holdfast::store::{
 
 /// One `#[test]` per named shared case, each run through `$run`, a
 /// function that opens the backend and calls the case with an [`Opener`].
+/// (Not every test binary that includes this module uses it.)
+#[allow(unused_macros)]
 macro_rules! shared_cases {
     ($run:expr; $($case:ident),+ $(,)?) => {
         $(
