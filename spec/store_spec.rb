@@ -153,11 +153,9 @@ RSpec.describe Holdfast::Store do
       execution.checkpoint(current: ["s", "1"])
       :written
     end
+    # This thread gets here, running Ruby, while the writer is still blocked.
     Timeout.timeout(Bounded::WAIT) { Thread.pass until writer.stop? || !writer.alive? }
-    ran_ruby = 0
-    200.times { ran_ruby += 1; Thread.pass }
     expect(writer).to be_alive
-    expect(ran_ruby).to eq(200)
     locker.puts
     expect(join_within(writer).value).to eq(:written)
     expect(store.get(job_id)["current"]).to eq(%w[s 1])

@@ -63,10 +63,17 @@ class InterruptsTest < ContinuationTestCase
     previous_calls = Queue.new
     old = Signal.trap("USR2") { previous_calls << :previous }
     Holdfast.trap_signals!("USR2")
-    LoopJob.on_cursor = ->(cursor) { Process.kill("USR2", Process.pid) && sleep(0.2) if cursor == 1 }
+    chained = nil
+    LoopJob.on_cursor = lambda do |cursor|
+      next unless cursor == 1
+
+      Process.kill("USR2", Process.pid)
+      # The handler chain calls stop! first, then the previous handler.
+      chained = Timeout.timeout(5) { previous_calls.pop }
+    end
     reasons = interruption
     assert_equal :stopping, reasons.first&.first
-    assert_equal :previous, Timeout.timeout(5) { previous_calls.pop }
+    assert_equal :previous, chained
   ensure
     Signal.trap("USR2", old || "DEFAULT")
   end
