@@ -3,13 +3,7 @@
 require "rbconfig"
 require_relative "holdfast/version"
 require_relative "holdfast/errors"
-# From a checkout (`rake compile`) the extension sits beside this file; an
-# installed gem keeps it in the gem's extension directory on the load path.
-if File.exist?(File.join(__dir__, "holdfast", "holdfast.#{RbConfig::CONFIG["DLEXT"]}"))
-  require_relative "holdfast/holdfast"
-else
-  require "holdfast/holdfast"
-end
+require_relative "holdfast/extension"
 require_relative "holdfast/error_reporter"
 require_relative "holdfast/callbacks"
 require_relative "holdfast/executor_methods"
@@ -23,12 +17,13 @@ require_relative "holdfast/lock_dump"
 require_relative "holdfast/long_wait"
 require_relative "holdfast/store"
 require_relative "holdfast/configuration"
-# Holdfast::Continuable needs Active Job: `require "holdfast/continuable"`
-# (the Railtie does it when Active Job is loaded).
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.
 module Holdfast
+  # Loads Active Job when first used (include Holdfast::Continuable).
+  autoload :Continuable, File.expand_path("holdfast/continuable", __dir__)
+
   class << self
     # The reporter executors use when ActiveSupport has none (Rails < 7.0,
     # or no ActiveSupport at all).

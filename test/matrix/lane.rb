@@ -1,0 +1,68 @@
+# frozen_string_literal: true
+
+# One lane's tests, run inside the lane by bin/matrix (its Ruby, its Rails
+# on RUBYOPT; HOLDFAST_LANE names it). Every step runs even when an earlier
+# one failed; each prints its time, and the lane fails if any step did.
+require "rbconfig"
+require "active_support/version"
+
+ROOT = File.expand_path("../..", __dir__)
+LANE = ENV.fetch("HOLDFAST_LANE") { abort "run this through bin/matrix LANE" }
+SYSTEM = ENV.fetch("HOLDFAST_LANE_SYSTEM")
+DEBIAN_RAILS = ENV.fetch("HOLDFAST_LANE_RAILS") == "debian"
+RAILS = ActiveSupport.gem_version
+RUBY_MINOR = RUBY_VERSION[/\A\d+\.\d+/]
+# One lane per Ruby runs the slow checks in full: the oldest Rails on Ruby
+# 3.1, the newest on Ruby 3.3. The other lanes run them focused.
+FULL = %w[ruby3.1-rails6.1 ruby3.3-rails8.1].include?(LANE)
+
+Dir.chdir(ROOT)
+ENV["HOLDFAST_TEST_POSTGRES_URL"] or abort "#{LANE}: HOLDFAST_TEST_POSTGRES_URL is not set (bin/test starts the server)"
+
+def rails_source
+  codename = SYSTEM == "debian12" && DEBIAN_RAILS ? "bookworm" : "trixie"
+  found = Dir[File.join(ROOT, "tmp", "rails-source", codename, "rails-*", "activesupport")].first
+  return File.dirname(found) if found
+
+  if codename == "trixie" && SYSTEM == "debian12"
+    # Debian 13's Rails source comes from inside the Debian 13 root.
+    env = { "RUBYOPT" => nil }
+    system(env, File.join(ROOT, "bin", "matrix"), "ruby3.3-rails7.2", "--exec", "bin/rails-source", out: File::NULL) or
+      abort "#{LANE}: could not fetch Debian 13's Rails source"
+    return File.dirname(Dir[File.join(ROOT, "tmp", "rails-source", codename, "rails-*", "activesupport")].first)
+  end
+  `bin/rails-source`.strip.tap { |dir| abort "#{LANE}: bin/rails-source failed" unless $?.success? }
+end
+
+steps = []
+steps << ["extension for Ruby #{RUBY_MINOR}", %w[rake -s compile]]
+steps << ["RSpec", %w[rspec]]
+steps << ["RSpec under GC.stress (examples tagged :gc_stress)", { "GC_STRESS" => "1" }, %w[rspec]] if FULL
+source = rails_source
+which = File.basename(source)
+steps << ["Rails' own tests from #{which} (executor, reloader, share lock, interlock)",
+          [RbConfig.ruby, "test/external/run_rails_suite.rb", "rails", source]]
+steps << ["compatibility tests written from each version's source (test/compat)",
+          [RbConfig.ruby, "test/external/run_rails_suite.rb", "compat"]]
+steps << ["continuations: Active Job behaviour, crash durability, zombie fencing#{" (crash kills at 1/4)" unless FULL}",
+          { "HOLDFAST_CRASH_SCALE" => FULL ? "1" : "0.25" }, [RbConfig.ruby, "-Itest", "test/continuation/run.rb"]]
+if DEBIAN_RAILS
+  steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie", [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
+end
+
+failed = []
+started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+steps.each do |name, *command|
+  env = command.first.is_a?(Hash) ? command.shift : {}
+  command = command.first
+  puts "\n--> #{LANE}: #{name}"
+  $stdout.flush
+  t0 = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+  ok = system(env, *command)
+  took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - t0
+  puts "--> #{LANE}: #{name}: #{ok ? "ok" : "FAILED"} (#{took.round}s)"
+  failed << name unless ok
+end
+total = (Process.clock_gettime(Process::CLOCK_MONOTONIC) - started).round
+abort "#{LANE} (Ruby #{RUBY_VERSION}, Rails #{RAILS}): failed: #{failed.join("; ")} (#{total}s)" unless failed.empty?
+puts "#{LANE} (Ruby #{RUBY_VERSION}, Rails #{RAILS}): every step passed (#{total}s)"
