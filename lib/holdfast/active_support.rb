@@ -46,12 +46,34 @@ module Holdfast
         require "active_support/dependencies"
         Executors.back(::ActiveSupport::ExecutionWrapper)
         ShareLocks.back(::ActiveSupport::Concurrency::ShareLock)
+        follow_isolation_level
         @installed = true
+      end
+
+      private
+
+      # Active Support 7.0+ keeps an execution's "active" state per Thread or
+      # per Fiber (config.active_support.isolation_level); the backed
+      # executors follow the same setting, now and whenever it changes.
+      def follow_isolation_level
+        return unless defined?(::ActiveSupport::IsolatedExecutionState.isolation_level)
+
+        Holdfast::IsolatedExecutionState.isolation_level = ::ActiveSupport::IsolatedExecutionState.isolation_level
+        ::ActiveSupport::IsolatedExecutionState.singleton_class.prepend(FollowIsolationLevel)
+      end
+    end
+
+    # Prepended to ActiveSupport::IsolatedExecutionState's singleton class.
+    module FollowIsolationLevel
+      def isolation_level=(level)
+        super
+        Holdfast::IsolatedExecutionState.isolation_level = level
       end
     end
   end
 end
 
+require_relative "active_support/callback_chains"
 require_relative "active_support/executors"
 require_relative "active_support/share_locks"
 Holdfast::ActiveSupport.install!

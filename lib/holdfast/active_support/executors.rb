@@ -13,6 +13,7 @@ module Holdfast
 
       def back(root)
         classes = with_descendants(root)
+        CallbackChains.readable!(classes)
         classes.each do |klass|
           parent_core = klass.equal?(root) ? nil : klass.superclass.instance_variable_get(:@__holdfast_core)
           core = parent_core ? parent_core.subclass : Native::ExecutorCore.new
@@ -38,27 +39,13 @@ module Holdfast
       end
 
       # Registers on +core+ the :run and :complete callbacks +klass+ added
-      # itself (a subclass's chain also holds its parent's, which the child
-      # core inherits), in chain order, with their conditions.
+      # itself (a child core inherits its parent's), in chain order.
       def migrate(klass, core)
-        %i[run complete].each do |phase|
-          inherited = klass.superclass.respond_to?(:__callbacks) ? callbacks_of(klass.superclass, phase) : []
-          (callbacks_of(klass, phase) - inherited).each do |callback|
-            options = {}
-            options[:if] = callback.instance_variable_get(:@if) unless callback.instance_variable_get(:@if).empty?
-            unless callback.instance_variable_get(:@unless).empty?
-              options[:unless] = callback.instance_variable_get(:@unless)
-            end
-            args = [callback.kind, callback.raw_filter]
-            args << options unless options.empty?
-            Callbacks.register(core, phase, args, nil, "#{klass.name || klass}.to_#{phase}")
+        CallbackChains::PHASES.each do |phase|
+          CallbackChains.own_entries(klass, phase).each do |entry|
+            Callbacks.register(core, phase, entry.arguments, nil, "#{klass.name || klass}.to_#{phase}")
           end
         end
-      end
-
-      def callbacks_of(klass, phase)
-        chain = klass.__callbacks[phase]
-        chain ? chain.to_a : []
       end
     end
 
