@@ -133,7 +133,7 @@ RSpec.shared_examples "an ActiveSupport-compatible executor" do |base|
       log << executor.active?
     end
     expect(called).to eq([:run, :inner, true, :complete])
-    expect(other_thread_saw).to be(false)
+    expect(other_thread_saw).to be_falsey # false before Active Support 8.1, nil from it
   end
 
   it "returns the null execution from run! while active" do
@@ -190,7 +190,7 @@ RSpec.describe "executor compatibility" do
     include_examples "an ActiveSupport-compatible executor", ActiveSupport::Executor
   end
 
-  describe Holdfast::Executor, :gc_stress do
+  describe Holdfast::Executor do
     include_examples "an ActiveSupport-compatible executor", Holdfast::Executor
   end
 end

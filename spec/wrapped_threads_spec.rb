@@ -60,12 +60,14 @@ RSpec.describe "wrapped threads and pools" do
       reports = Queue.new
       reporter = Object.new
       reporter.define_singleton_method(:report) { |error, **opts| reports << [error.message, opts[:source]] }
-      Holdfast.error_reporter.subscribe(reporter)
+      executor.error_reporter.subscribe(reporter)
       pool.post { raise "task failed" }
-      expect(pop_within(reports)).to eq(["task failed", "holdfast.pool"])
+      # Active Support 7.0's reporter takes no source.
+      source = Holdfast::ExecutorMethods::ErrorReporting.takes_source?(executor.error_reporter) ? "holdfast.pool" : nil
+      expect(pop_within(reports)).to eq(["task failed", source])
       expect(pool.future { :still_working }.value(Bounded::WAIT)).to eq(:still_working)
     ensure
-      Holdfast.error_reporter.unsubscribe(reporter)
+      executor.error_reporter.unsubscribe(reporter) if executor.error_reporter.respond_to?(:unsubscribe)
     end
 
     it "finishes queued tasks on shutdown, then refuses new ones" do

@@ -10,6 +10,18 @@ module Holdfast
   # - active?
   # - perform { ... }
   module ExecutorMethods
+    # Which error reporters accept report(..., source:), per reporter class.
+    module ErrorReporting
+      @takes_source = {}
+
+      def self.takes_source?(reporter)
+        @takes_source.fetch(reporter.class) do
+          parameters = reporter.method(:report).parameters
+          @takes_source[reporter.class] = parameters.any? { |type, name| type == :keyrest || name == :source }
+        end
+      end
+    end
+
     def inherited(other) # :nodoc:
       super
       other.instance_variable_set(:@__holdfast_core, @__holdfast_core.subclass)
@@ -57,14 +69,34 @@ module Holdfast
       __holdfast_run(reset ? true : false) || self::Null
     end
 
-    # ActiveSupport's reporter when ActiveSupport has one (Rails 7.0+),
-    # otherwise Holdfast.error_reporter.
+    # Active Support's reporter (Rails.error) from 7.1 on; on 7.0, that one
+    # once a Rails app has set it, else this class's own (as 7.0 has one per
+    # executor class); Holdfast.error_reporter on 6.1 or without Active Support.
     def error_reporter
-      if defined?(::ActiveSupport) && ::ActiveSupport.respond_to?(:error_reporter)
-        ::ActiveSupport.error_reporter
+      return Holdfast.error_reporter unless defined?(::ActiveSupport::ErrorReporter) &&
+                                            ::ActiveSupport.respond_to?(:error_reporter)
+
+      ::ActiveSupport.error_reporter || (@__holdfast_error_reporter ||= ::ActiveSupport::ErrorReporter.new)
+    end
+
+    # wrap's report of an error raised by its block (any Exception, as Rails
+    # 7.2+ rescues): unhandled, with the source where the reporter takes one
+    # (Active Support 7.0's does not).
+    def __holdfast_report_error(error, source) # :nodoc:
+      reporter = error_reporter
+      return unless reporter
+
+      # Once per error however many wraps it crosses (different executor
+      # classes may have different reporters on 7.0, which does not dedupe).
+      return if error.instance_variable_defined?(:@__holdfast_reported)
+
+      source ||= "application.active_support"
+      if ErrorReporting.takes_source?(reporter)
+        reporter.report(error, handled: false, source: source)
       else
-        Holdfast.error_reporter
+        reporter.report(error, handled: false)
       end
+      error.instance_variable_set(:@__holdfast_reported, true) unless error.frozen?
     end
 
     # A Thread whose whole block runs inside this executor: the rule that

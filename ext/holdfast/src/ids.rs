@@ -20,7 +20,7 @@ ids! {
     run => "run",
     complete => "complete",
     report => "report",
-    error_reporter => "error_reporter",
+    report_error => "__holdfast_report_error",
     core_ivar => "@__holdfast_core",
     run_bang => "run!",
     complete_bang => "complete!",

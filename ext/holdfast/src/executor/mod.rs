@@ -214,31 +214,22 @@ impl Invoker<Rb> for RbInvoker<'_> {
 }
 
 impl RbInvoker<'_> {
-    /// `rescue => error; error_reporter&.report(error, handled: false, source:)`:
-    /// only StandardErrors, as a bare `rescue` catches.
+    /// Rails 8.1's `rescue Exception => error; error_reporter&.report(error,
+    /// handled: false, source:)`, through the class's
+    /// `__holdfast_report_error(error, source)` (lib/holdfast/executor_methods.rb),
+    /// which knows each Active Support version's reporter. A `Thread#kill` or
+    /// `throw` is not an exception and is not reported.
     pub(crate) fn report_to_error_reporter(&self, error: &RbError) -> Result<(), Error> {
-        let ruby = self.ruby;
         let RbError::Ruby(error) = error else {
             return Ok(());
         };
         let Some(exception) = error.value() else {
             return Ok(());
         };
-        if !error.is_kind_of(ruby.exception_standard_error()) {
-            return Ok(());
-        }
-        let reporter: Value = self.class.funcall(ids::error_reporter(), ())?;
-        if reporter.is_nil() {
-            return Ok(());
-        }
-        let source = match self.source {
-            Some(source) => source,
-            None => ruby.str_new("application.active_support").as_value(),
-        };
-        let _: Value = reporter.funcall(
-            ids::report(),
-            (exception, kwargs!("handled" => false, "source" => source)),
-        )?;
+        let source = self.source.unwrap_or_else(|| self.ruby.qnil().as_value());
+        let _: Value = self
+            .class
+            .funcall(ids::report_error(), (exception, source))?;
         Ok(())
     }
 }
