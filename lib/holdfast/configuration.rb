@@ -30,9 +30,17 @@ module Holdfast
       @config ||= Configuration.new
     end
 
+    # Sets where continuable jobs keep their progress. On Active Job 8.1+,
+    # also backs Rails' own ActiveJob::Continuable jobs with the store once
+    # Active Job's continuations load (Active Support must be loaded first;
+    # otherwise `require "holdfast/continuable"` does it).
     def configure
       yield config
       reset_continuation_store!
+      if defined?(::ActiveSupport.on_load) && Continuation.rails_continuations?
+        continuable = File.expand_path("continuable", __dir__)
+        ::ActiveSupport.on_load(:active_job_continuable) { require continuable }
+      end
       config
     end
 

@@ -48,10 +48,10 @@ module Holdfast
       end
     end
 
-    # The payload's "continuation": keys only when they have something.
+    # The payload's "continuation", as Rails 8.1 writes it: "completed"
+    # always, "current" only while a step is in progress.
     def to_h
-      data = {}
-      data["completed"] = @completed.map(&:to_s) unless @completed.empty?
+      data = { "completed" => @completed.map(&:to_s) }
       data["current"] = @current.to_a if @current
       data
     end

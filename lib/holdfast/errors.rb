@@ -45,34 +45,25 @@ module Holdfast
   # was written.
   class LimitError < ArgumentError; end
 
-  # Holdfast::Continuation is a class (lib/holdfast/continuation.rb); its
-  # errors are defined here so the store can raise them without Active Job.
+  # Holdfast::Continuation is a class (lib/holdfast/continuation.rb). Its
+  # errors load on first use (lib/holdfast/continuation/errors.rb): on
+  # Active Job 8.1 and later the ones Rails has are Rails' own classes, so
+  # `rescue Holdfast::Continuation::Interrupt` and
+  # `rescue ActiveJob::Continuation::Interrupt` are the same thing there.
   class Continuation
-    # Raised at a checkpoint to stop the job so it is re-enqueued with its
-    # progress. An Exception, not a StandardError: `rescue => e` does not
-    # swallow it.
-    class Interrupt < Exception; end # rubocop:disable Lint/InheritException
+    ERRORS = %i[Interrupt Error InvalidStepError CheckpointError UnadvanceableCursorError ResumeLimitError
+                InvalidCursorError StaleExecutionError].freeze
+    ERRORS.each { |name| autoload name, File.expand_path("continuation/errors", __dir__) }
 
-    # Base class of the continuation errors.
-    class Error < StandardError; end
-
-    # A step declared wrongly (see the messages).
-    class InvalidStepError < Error; end
-
-    # A checkpoint inside an open database transaction.
-    class CheckpointError < Error; end
-
-    # advance! on a cursor without #succ.
-    class UnadvanceableCursorError < Error; end
-
-    # A cursor Active Job cannot serialize.
-    class InvalidCursorError < Error; end
-
-    # An interrupt would exceed max_resumptions.
-    class ResumeLimitError < Error; end
-
-    # A newer execution of the same job owns its progress: this one must
-    # stop without writing (nothing was written).
-    class StaleExecutionError < Error; end
+    # Whether this process uses Rails' own continuations (Active Job 8.1+):
+    # the Active Job that is loaded, or else the one `require` would load.
+    # Asking loads nothing.
+    def self.rails_continuations?
+      if defined?(::ActiveJob::VERSION)
+        ::ActiveJob.gem_version >= Gem::Version.new("8.1.0.alpha")
+      else
+        !$LOAD_PATH.resolve_feature_path("active_job/continuation").nil?
+      end
+    end
   end
 end

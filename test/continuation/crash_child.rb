@@ -7,9 +7,13 @@
 #
 # Environment: HOLDFAST_STORE_URL, HOLDFAST_DURABILITY (every_checkpoint,
 # step_boundaries, interval:<ms>), JOB_ID, ITEMS, STEP_SIZE, LOG, ITEM_DELAY (s).
+#
+# On Active Job 8.1+ the job includes Rails' own ActiveJob::Continuable and
+# nothing of Holdfast's but Holdfast.configure: that alone makes its
+# progress durable.
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
+require "active_job"
 require "holdfast"
-require "holdfast/continuable"
 
 ActiveJob::Base.logger = Logger.new(nil)
 durability = ENV.fetch("HOLDFAST_DURABILITY")
@@ -17,9 +21,10 @@ Holdfast.configure do |config|
   config.store = ENV.fetch("HOLDFAST_STORE_URL")
   config.durability = durability.start_with?("interval:") ? { interval: Integer(durability.split(":").last) } : durability.to_sym
 end
+CONTINUABLE = Holdfast::Continuation.rails_continuations? ? ActiveJob::Continuable : Holdfast::Continuable
 
 class CountJob < ActiveJob::Base
-  include Holdfast::Continuable
+  include CONTINUABLE
 
   def perform(items, step_size, log, delay)
     out = File.open(log, "a")
@@ -41,7 +46,7 @@ end
 job = CountJob.new(Integer(ENV.fetch("ITEMS")), Integer(ENV.fetch("STEP_SIZE")), ENV.fetch("LOG"),
                    Float(ENV.fetch("ITEM_DELAY", "0")))
 job.job_id = ENV.fetch("JOB_ID")
-$stdout.write("begin\n")
+$stdout.write("begin #{CONTINUABLE}\n")
 $stdout.flush
 job.perform_now
 $stdout.write("done\n")

@@ -41,7 +41,7 @@ class CursorsTest < ContinuationTestCase
 
   test "checkpoint! interrupts without moving the cursor" do
     run_plan(start: 7, moves: [->(s) { s.checkpoint! }], interrupt_at: 7)
-    assert_equal({ "current" => ["walk", 7] }, enqueued_jobs.last["continuation"])
+    assert_equal({ "completed" => [], "current" => ["walk", 7] }, enqueued_jobs.last["continuation"])
   end
 
   test "compound and heterogeneous cursors come back as the same types" do
@@ -90,19 +90,24 @@ class CursorRecordsTest < ContinuationTestCase
 
   setup do
     GlobalID.app = "holdfast-test"
-    ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
+    connect_active_record
     ActiveRecord::Base.connection.create_table(:accounts) { |t| t.string :name }
     CursorJob.seen = []
   end
 
-  teardown { ActiveRecord::Base.remove_connection }
+  teardown { disconnect_active_record }
 
   test "a record cursor travels as its GlobalID and comes back as the record" do
     account = Account.create!(name: "acme")
     CursorJob.plan = { start: nil, moves: [->(s) { s.set!(account) }] }
     CursorJob.perform_later
     interrupt_job_during_step(CursorJob, :walk, cursor: account) { perform_enqueued_jobs }
-    assert_equal({ "_aj_globalid" => account.to_global_id.to_s }, enqueued_jobs.last["continuation"]["current"][1])
+    # Holdfast's payload carries it as Active Job serializes it (Rails 8.1's
+    # carries the value as it is); the store keeps the GlobalID either way.
+    payload_cursor = RAILS_CONTINUATIONS ? account : { "_aj_globalid" => account.to_global_id.to_s }
+    assert_equal payload_cursor, enqueued_jobs.last["continuation"]["current"][1]
+    stored = @store.get(enqueued_jobs.last["job_id"])["current"][1]
+    assert_equal [{ "_aj_globalid" => account.to_global_id.to_s }], JSON.parse(stored)
     perform_enqueued_jobs
     resumed_with = CursorJob.seen.find { |_, resumed, _| resumed }&.first
     assert_equal account, resumed_with

@@ -9,6 +9,8 @@ require "active_job"
 require "holdfast"
 require "holdfast/continuable"
 require "holdfast/continuation/test_helper"
+# Which implementation runs the steps: Rails' own on Active Job 8.1+.
+RAILS_CONTINUATIONS = Holdfast::Continuation.rails_continuations?
 require "minitest/autorun"
 require "stringio"
 
@@ -32,6 +34,36 @@ class ContinuationTestCase < ActiveSupport::TestCase
   teardown do
     ActiveJob::Base.logger = @saved_logger
     Holdfast.resume!
+  end
+
+  # The cursor of the step +job+ is in (nil between steps), on either
+  # implementation.
+  def cursor_of(job)
+    job.__holdfast_position.last
+  end
+
+  def postgres_url
+    ENV.fetch("HOLDFAST_TEST_POSTGRES_URL") { flunk "HOLDFAST_TEST_POSTGRES_URL is not set: bin/test starts the server" }
+  end
+
+  # An Active Record connection to a fresh database: SQLite in memory, or
+  # on Active Record 8+ (which needs a newer sqlite3 gem than Debian 13
+  # has) a schema of its own on the test PostgreSQL, dropped afterwards.
+  def connect_active_record
+    require "active_record"
+    if ActiveRecord::VERSION::MAJOR >= 8
+      ActiveRecord::Base.establish_connection(postgres_url)
+      @ar_schema = "holdfast_test_#{Process.pid}_#{SecureRandom.hex(4)}"
+      ActiveRecord::Base.connection.execute("CREATE SCHEMA #{@ar_schema}")
+      ActiveRecord::Base.connection.schema_search_path = @ar_schema
+    else
+      ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
+    end
+  end
+
+  def disconnect_active_record
+    ActiveRecord::Base.connection.execute("DROP SCHEMA #{@ar_schema} CASCADE") if @ar_schema
+    ActiveRecord::Base.remove_connection
   end
 
   # [severity, message] per line logged.

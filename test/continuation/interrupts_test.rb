@@ -51,10 +51,10 @@ class InterruptsTest < ContinuationTestCase
   end
 
   test "interrupt_if: true means :stopping, any other truthy value is the reason" do
-    LoopJob.interrupt_if { |job| job.continuation.current&.cursor == 4 && :maintenance }
+    LoopJob.interrupt_if { |job| cursor_of(job) == 4 && :maintenance }
     assert_equal [[:maintenance, 4]], interruption
     LoopJob.__holdfast_interrupt_ifs = [].freeze
-    LoopJob.interrupt_if { |job| job.continuation.current&.cursor == 2 }
+    LoopJob.interrupt_if { |job| cursor_of(job) == 2 }
     assert_equal [[:stopping, 2]], interruption
     assert_raises(ArgumentError) { LoopJob.interrupt_if }
   end
@@ -79,11 +79,11 @@ class InterruptsTest < ContinuationTestCase
   end
 
   test "a checkpoint inside an open Active Record transaction raises CheckpointError" do
-    ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: ":memory:")
+    connect_active_record
     error = assert_raises(Holdfast::Continuation::CheckpointError) { TransactionJob.perform_now }
     assert_equal "Cannot checkpoint job with open transactions", error.message
   ensure
-    ActiveRecord::Base.remove_connection
+    disconnect_active_record
   end
 end
 
@@ -106,7 +106,8 @@ class AdapterStoppingTest < ContinuationTestCase
   end
 
   test "the queue adapter's stopping?(job) interrupts, before Holdfast's own sources" do
-    queue_adapter.stopping_with_job = ->(job) { job.continuation.current&.cursor == 1 }
+    skip "Rails 8.1 asks adapters stopping? without the job (the next test)" if RAILS_CONTINUATIONS
+    queue_adapter.stopping_with_job = ->(job) { cursor_of(job) == 1 }
     events = capture_events(:interrupt) { LoopJob.perform_now }
     assert_equal [[:stopping, 1]], events.map { |e| [e.payload[:reason], e.payload[:current_step].cursor] }
   end

@@ -78,6 +78,6 @@ class LogEventsTest < ContinuationTestCase
     ReportedJob.perform_later
     interrupt_job_after_step(ReportedJob, :validate) { perform_enqueued_jobs }
     assert_includes log_lines.join("\n"), "after 'validate' (stopping)"
-    assert_equal "not started", Holdfast::Continuation.new(ReportedJob.new).description
+    assert_equal "not started", ReportedJob.new.continuation.description
   end
 end

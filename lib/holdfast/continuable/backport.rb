@@ -1,15 +1,13 @@
 # frozen_string_literal: true
 
-require "active_job"
-require "active_support/core_ext/numeric/time"
-require_relative "continuation"
-require_relative "continuation/interrupts"
-require_relative "continuation/durable"
-require_relative "continuation/log_subscriber"
-require_relative "configuration"
+require_relative "../continuation"
+require_relative "../continuation/interrupts"
+require_relative "../continuation/durable"
+require_relative "../continuation/log_subscriber"
+require_relative "extensions"
 
 module Holdfast
-  # Rails 8.1's ActiveJob::Continuable on Active Job 6.1 and later, with
+  # Rails 8.1's ActiveJob::Continuable for Active Job 6.1 to 8.0, with
   # progress that also lives in a durable store (Holdfast.continuation_store)
   # so it survives SIGKILL, OOM kills and crashes, and with zombie
   # executions fenced off. See Holdfast::Continuation and the README.
@@ -27,33 +25,12 @@ module Holdfast
   #   end
   module Continuable
     def self.included(job_class)
-      reject_rails_continuable!(job_class)
       job_class.class_attribute :max_resumptions, instance_writer: false
       job_class.class_attribute :resume_options, instance_writer: false, default: { wait: 5.seconds }
       job_class.class_attribute :resume_errors_after_advancing, instance_writer: false, default: true
-      job_class.class_attribute :max_runtime, instance_writer: false
-      job_class.class_attribute :__holdfast_interrupt_ifs, instance_writer: false, default: [].freeze
-      job_class.extend(ClassMethods)
+      Extensions.add_to(job_class)
       job_class.prepend(Initializer)
       job_class.around_perform(:__holdfast_continue)
-    end
-
-    def self.reject_rails_continuable!(job_class)
-      return unless defined?(::ActiveJob::Continuable) && job_class.include?(::ActiveJob::Continuable)
-
-      raise ArgumentError, "#{job_class.name || job_class} includes both ActiveJob::Continuable and " \
-                           "Holdfast::Continuable: include one or the other (Holdfast::Continuable is the same API " \
-                           "with durable progress)"
-    end
-
-    module ClassMethods
-      # Adds a check made at every checkpoint: a truthy result interrupts
-      # the job (true means reason :stopping; another value is the reason).
-      def interrupt_if(&check)
-        raise ArgumentError, "interrupt_if needs a block taking the job" unless check
-
-        self.__holdfast_interrupt_ifs = [*__holdfast_interrupt_ifs, check].freeze
-      end
     end
 
     module Initializer # :nodoc:
@@ -93,13 +70,13 @@ module Holdfast
         raise Continuation::CheckpointError, "Cannot checkpoint job with open transactions"
       end
 
-      @__holdfast_durable&.record(continuation)
+      @__holdfast_durable&.record
       reason = Continuation::Interrupts.reason_for(self, @__holdfast_started_at)
       interrupt!(reason: reason) if reason
     end
 
     def interrupt!(reason:) # :nodoc:
-      @__holdfast_durable&.record(continuation, interrupt: true)
+      @__holdfast_durable&.record(interrupt: true)
       __holdfast_instrument(:interrupt, reason: reason, **continuation.instrumentation)
       raise Continuation::Interrupt, "Interrupted #{continuation.description} (#{reason})"
     end
@@ -107,6 +84,22 @@ module Holdfast
     def __holdfast_instrument(event, payload, &block) # :nodoc:
       ::ActiveSupport::Notifications.instrument("#{event}.active_job",
                                                 payload.merge(adapter: self.class.queue_adapter, job: self), &block)
+    end
+
+    # For Continuation::Durable: the progress as the store keeps it.
+    def __holdfast_progress # :nodoc:
+      continuation.to_store
+    end
+
+    # For Continuation::Durable: resume from the store's record.
+    def __holdfast_adopt(record) # :nodoc:
+      self.continuation = Continuation.from_record(self, record)
+    end
+
+    # [completed step names, current step name or nil, its cursor].
+    def __holdfast_position # :nodoc:
+      current = continuation.current
+      [continuation.completed, current&.name, current&.cursor]
     end
 
     private
@@ -122,10 +115,7 @@ module Holdfast
     end
 
     def __holdfast_continue
-      Continuable.reject_rails_continuable!(self.class)
       @__holdfast_started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      previous_job = Thread.current[:holdfast_job]
-      Thread.current[:holdfast_job] = self
       store = Holdfast.continuation_store
       @__holdfast_durable = store && Continuation::Durable.begin(self, store)
       if continuation.started?
@@ -133,7 +123,7 @@ module Holdfast
         __holdfast_instrument(:resume, **continuation.instrumentation)
       end
       result = yield
-      @__holdfast_durable&.complete(continuation)
+      @__holdfast_durable&.complete
       result
     rescue Continuation::Interrupt => e
       __holdfast_resume(e)
@@ -142,14 +132,16 @@ module Holdfast
     rescue StandardError => e
       raise unless resume_errors_after_advancing? && continuation.advanced?
 
-      @__holdfast_durable&.record(continuation, interrupt: true)
-      __holdfast_resume(e)
-    ensure
-      Thread.current[:holdfast_job] = previous_job
+      @__holdfast_durable&.record(interrupt: true)
+      # What Rails 8.1 hands on for an error (and so the key
+      # exception_executions counts it under).
+      __holdfast_resume({ exception: e })
     end
 
+    # Counts an execution under the key Rails 8.1 uses (the interrupt's or
+    # error Hash's to_s), then re-enqueues the job with its progress.
     def __holdfast_resume(exception)
-      executions_for([exception.class])
+      executions_for(exception)
       unless max_resumptions.nil? || resumptions < max_resumptions
         raise Continuation::ResumeLimitError, "Job was resumed a maximum of #{max_resumptions} times"
       end

@@ -6,6 +6,11 @@ module Holdfast
     # execution starts, adopts the store's progress when it is ahead of the
     # payload's (the process died before it could re-enqueue the job), and
     # records every checkpoint under the store's durability.
+    #
+    # The job tells it where it is with #__holdfast_progress
+    # ([completed step names, [current step name, cursor JSON text or nil] or
+    # nil]) and takes stored progress with #__holdfast_adopt(record); each
+    # continuation implementation (Holdfast's, Rails 8.1's) defines both.
     class Durable
       def self.begin(job, store)
         new(job, store.begin_execution(job.job_id, job.class.name))
@@ -20,19 +25,19 @@ module Holdfast
         adopt_stored_progress
       end
 
-      # Hands the continuation's progress to the store (a no-op when nothing
+      # Hands the job's progress to the store (a no-op when nothing
       # changed). +interrupt+ makes it durable now, whatever the policy.
       # Raises StaleExecutionError when a newer execution owns the job.
-      def record(continuation, interrupt: false)
-        completed, current = continuation.to_store
+      def record(interrupt: false)
+        completed, current = @job.__holdfast_progress
         return if !interrupt && @recorded == [completed, current]
 
         @execution.checkpoint(completed: completed, current: current, interrupt: interrupt)
         @recorded = [completed, current]
       end
 
-      def complete(continuation)
-        record(continuation)
+      def complete
+        record
         @execution.complete
       end
 
@@ -45,14 +50,15 @@ module Holdfast
         stored = @execution.progress
         return unless stored && stored["completed_at"].nil?
 
-        payload = @job.continuation
+        payload = @job.continuation.to_h
+        payload_completed = payload.fetch("completed", [])
         stored_steps = stored["completed"].size
-        ahead = stored_steps > payload.completed.size ||
-                (stored_steps == payload.completed.size && stored["current"] && (payload.current.nil? ||
-                  payload.current.name.to_s == stored["current"][0]))
-        return unless ahead && stored["completed"].first(payload.completed.size) == payload.completed.map(&:to_s)
+        ahead = stored_steps > payload_completed.size ||
+                (stored_steps == payload_completed.size && stored["current"] &&
+                  (!payload.key?("current") || payload["current"].first == stored["current"][0]))
+        return unless ahead && stored["completed"].first(payload_completed.size) == payload_completed
 
-        @job.continuation = Continuation.from_record(@job, stored)
+        @job.__holdfast_adopt(stored)
         @job.resumptions = [@job.resumptions, stored["resumptions"] - 1].max
         @recorded = [stored["completed"], stored["current"]]
       end

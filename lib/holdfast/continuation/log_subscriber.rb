@@ -5,7 +5,8 @@ require "active_job/log_subscriber"
 
 module Holdfast
   class Continuation
-    # The log lines Rails 8.1 prints for continuation events, for Active Job
+    # The log lines Rails 8.1 prints for continuation events, byte for byte
+    # (cursors with to_s, durations rounded to 2 places), for Active Job
     # versions whose own log subscriber does not print them.
     class LogSubscriber < ::ActiveSupport::LogSubscriber
       def step_started(event)
@@ -13,7 +14,7 @@ module Holdfast
         step = event.payload[:step]
         info do
           if step.resumed?
-            "Step '#{step.name}' resumed from cursor '#{step.cursor.inspect}' for #{job_label(job)}"
+            "Step '#{step.name}' resumed from cursor '#{step.cursor}' for #{job_label(job)}"
           else
             "Step '#{step.name}' started for #{job_label(job)}"
           end
@@ -23,13 +24,13 @@ module Holdfast
       def step(event)
         job = event.payload[:job]
         step = event.payload[:step]
-        took = format("%.2fms", event.duration)
+        took = "#{event.duration.round(2)}ms"
         if event.payload[:interrupted]
-          info { "Step '#{step.name}' interrupted at cursor '#{step.cursor.inspect}' for #{job_label(job)} in #{took}" }
+          info { "Step '#{step.name}' interrupted at cursor '#{step.cursor}' for #{job_label(job)} in #{took}" }
         elsif event.payload[:exception]
           error_class, message = event.payload[:exception]
           error do
-            "Error during step '#{step.name}' at cursor '#{step.cursor.inspect}' for #{job_label(job)} in #{took}: " \
+            "Error during step '#{step.name}' at cursor '#{step.cursor}' for #{job_label(job)} in #{took}: " \
               "#{error_class} (#{message})"
           end
         else

@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-require "bigdecimal"
+require_relative "cursor"
 
 module Holdfast
   class Continuation
@@ -59,61 +59,6 @@ module Holdfast
 
       def description
         "at '#{name}', cursor '#{cursor.inspect}'"
-      end
-    end
-
-    # Cursors travel as Active Job arguments do, so a Date comes back a Date.
-    # Active Job before 7.1 passes BigDecimal through as-is, so it would come
-    # back from JSON a String; there it travels tagged instead.
-    module Cursor
-      BIG_DECIMAL = "_holdfast_big_decimal"
-      TAG_BIG_DECIMALS = !defined?(::ActiveJob::Serializers::BigDecimalSerializer)
-
-      module_function
-
-      def serialize(cursor)
-        ::ActiveJob::Arguments.serialize([TAG_BIG_DECIMALS ? tag(cursor) : cursor]).first
-      end
-
-      def deserialize(serialized)
-        value = ::ActiveJob::Arguments.deserialize([serialized]).first
-        TAG_BIG_DECIMALS ? untag(value) : value
-      end
-
-      def tag(value)
-        case value
-        when BigDecimal then { BIG_DECIMAL => value.to_s }
-        when Array then value.map { |item| tag(item) }
-        when Hash then value.transform_values { |item| tag(item) }
-        else value
-        end
-      end
-
-      def untag(value)
-        case value
-        when Hash
-          return BigDecimal(value[BIG_DECIMAL]) if value.size == 1 && value.key?(BIG_DECIMAL)
-
-          value.transform_values { |item| untag(item) }
-        when Array then value.map { |item| untag(item) }
-        else value
-        end
-      end
-
-      def check!(cursor)
-        serialize(cursor)
-      rescue ::ActiveJob::SerializationError => e
-        raise InvalidCursorError, "Cursor class '#{cursor.class}' cannot be serialized by Active Job (#{e.message}); " \
-                                  "use integers, strings, arrays, hashes, times, dates or records"
-      end
-
-      # The cursor as the store keeps it: JSON text.
-      def dump(cursor)
-        JSON.generate([serialize(cursor)])
-      end
-
-      def load(text)
-        deserialize(JSON.parse(text).first)
       end
     end
   end

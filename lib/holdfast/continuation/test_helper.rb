@@ -7,7 +7,8 @@ module Holdfast
   class Continuation
     # Stops continuable jobs at chosen points while a block runs (usually
     # perform_enqueued_jobs), as Rails 8.1's ActiveJob::Continuation::TestHelper
-    # does, on any Active Job adapter.
+    # does, on any Active Job adapter and with Rails' continuations as well
+    # as Holdfast's.
     #
     #   interrupt_job_during_step(ImportJob, :process, cursor: 40) { perform_enqueued_jobs }
     #   interrupt_job_after_step(ImportJob, :validate) { perform_enqueued_jobs }
@@ -18,8 +19,8 @@ module Holdfast
       # with the cursor at +cursor+. +reason+: true (:stopping) or a reason.
       def interrupt_job_during_step(job, step, cursor: nil, reason: true, &block)
         matcher = lambda do |running|
-          running.is_a?(job) && running.continuation.current&.name == step.to_sym &&
-            running.continuation.current.cursor == cursor
+          _completed, current, at = running.__holdfast_position
+          running.is_a?(job) && current == step.to_sym && at == cursor
         end
         interrupting(matcher, reason, &block)
       end
@@ -28,8 +29,8 @@ module Holdfast
       # completed. The last step has no checkpoint after it.
       def interrupt_job_after_step(job, step, reason: true, &block)
         matcher = lambda do |running|
-          running.is_a?(job) && running.continuation.completed.last == step.to_sym &&
-            running.continuation.current.nil?
+          completed, current, _at = running.__holdfast_position
+          running.is_a?(job) && completed.last == step.to_sym && current.nil?
         end
         interrupting(matcher, reason, &block)
       end

@@ -1,0 +1,107 @@
+# frozen_string_literal: true
+
+require "active_job/continuation"
+require_relative "../continuation/cursor"
+require_relative "../continuation/interrupts"
+require_relative "../continuation/durable"
+require_relative "extensions"
+
+module Holdfast
+  # On Active Job 8.1 and later, Rails' own ActiveJob::Continuable runs the
+  # steps; including Holdfast::Continuable includes it (one implementation
+  # per job class) and adds Holdfast's interrupt sources (max_runtime,
+  # interrupt_if). The store, fencing and Holdfast's stop signal come from
+  # Continuation::RailsDurability, which backs every ActiveJob::Continuable
+  # job once Holdfast is configured (the Railtie, Holdfast.configure, or
+  # requiring this file).
+  module Continuable
+    def self.included(job_class)
+      job_class.include(::ActiveJob::Continuable)
+      Extensions.add_to(job_class)
+    end
+  end
+
+  class Continuation
+    # Prepended to ActiveJob::Continuable: every checkpoint also goes to the
+    # store under its durability; the store's progress wins when it is ahead
+    # of the payload; a zombie execution stops with StaleExecutionError (and
+    # is not re-enqueued); Holdfast's interrupt sources are asked after the
+    # queue adapter's stopping?.
+    module RailsDurability
+      def self.install!
+        return if @installed
+
+        @installed = true
+        ::ActiveSupport.on_load(:active_job_continuable) { prepend RailsDurability }
+      end
+
+      def checkpoint! # :nodoc:
+        # Active Record's own check (prepended by its Railtie) may sit
+        # outside this one; nothing is recorded inside a transaction either way.
+        if Interrupts.open_transactions?
+          raise CheckpointError, "Cannot checkpoint job with open transactions"
+        end
+
+        @__holdfast_durable&.record
+        reason = Interrupts.test_override(self)
+        interrupt!(reason: Interrupts.reason(reason)) if reason
+        super
+        reason = Interrupts.holdfast_reason(self, @__holdfast_started_at)
+        interrupt!(reason: reason) if reason
+      end
+
+      def interrupt!(reason:) # :nodoc:
+        @__holdfast_durable&.record(interrupt: true)
+        super
+      end
+
+      # For Continuation::Durable: the progress as the store keeps it.
+      def __holdfast_progress # :nodoc:
+        data = continuation.to_h
+        name, cursor = data["current"]
+        [data.fetch("completed", []), data.key?("current") ? [name, cursor.nil? ? nil : Cursor.dump(cursor)] : nil]
+      end
+
+      # For Continuation::Durable: resume from the store's record.
+      def __holdfast_adopt(record) # :nodoc:
+        progress = { "completed" => record["completed"] }
+        name, cursor = record["current"]
+        progress["current"] = [name, cursor && Cursor.load(cursor)] if name
+        self.continuation = ::ActiveJob::Continuation.new(self, progress)
+      end
+
+      # [completed step names, current step name or nil, its cursor].
+      def __holdfast_position # :nodoc:
+        data = continuation.to_h
+        name, cursor = data["current"]
+        [data.fetch("completed", []).map(&:to_sym), name&.to_sym, cursor]
+      end
+
+      private
+
+      def continue(&block)
+        @__holdfast_started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        @__holdfast_resumed = false
+        store = Holdfast.continuation_store
+        @__holdfast_durable = store && Durable.begin(self, store)
+        result = super
+        @__holdfast_durable&.complete unless @__holdfast_resumed
+        result
+      end
+
+      # Rails calls this to re-enqueue the job after an interrupt, or after
+      # an error once the job had advanced (then with { exception: error }).
+      def resume_job(exception)
+        error = exception.is_a?(Hash) ? exception[:exception] : exception
+        # A zombie must stop, not come back as one more execution.
+        raise error if error.is_a?(StaleExecutionError)
+
+        @__holdfast_durable&.record(interrupt: true) unless error.is_a?(Interrupt)
+        @__holdfast_resumed = true
+        super
+      end
+    end
+  end
+end
+
+Holdfast::Continuation::RailsDurability.install!
