@@ -1,6 +1,6 @@
 # frozen_string_literal: true
 
-RSpec.describe Holdfast::Interlock, :gc_stress do
+RSpec.describe Holdfast::Interlock do
   let(:interlock) { described_class.new }
   let(:lock) { interlock.lock }
 

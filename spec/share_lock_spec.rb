@@ -4,7 +4,7 @@ require "json"
 require "logger"
 require "stringio"
 
-RSpec.describe Holdfast::ShareLock, :gc_stress do
+RSpec.describe Holdfast::ShareLock do
   let(:lock) { described_class.new(name: "spec lock") }
 
   it "follows Rails' return values" do

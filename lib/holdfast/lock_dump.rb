@@ -52,7 +52,9 @@ module Holdfast
 
     def initialize(...)
       __holdfast_initialize(...)
-      LOCKS[self] = true
+      # The lock itself as the value: Ruby 3.1's WeakMap corrupts its table
+      # under GC.compact when values are immediates such as true.
+      LOCKS[self] = self
     end
   end
 end
