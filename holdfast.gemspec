@@ -2,6 +2,13 @@
 
 require_relative "lib/holdfast/version"
 
+# Two gems from this file:
+# - the source gem (default): compiles the extension with cargo at install
+#   time (ext/holdfast/extconf.rb), for any Ruby and platform Rust targets;
+# - the precompiled x86_64-linux gem (HOLDFAST_GEM_PLATFORM=x86_64-linux,
+#   `rake gem:platform`): carries lib/holdfast/<ruby minor>/holdfast.so for
+#   each Ruby it was built for (bin/matrix builds 3.1 and 3.3) and needs no
+#   Rust to install. RubyGems prefers it on a matching platform and Ruby.
 Gem::Specification.new do |spec|
   spec.name = "holdfast"
   spec.version = Holdfast::VERSION
@@ -11,12 +18,27 @@ Gem::Specification.new do |spec|
                      "in a durable store (SQLite or PostgreSQL) that survives SIGKILL and fences off zombie executions."
   spec.authors = ["Holdfast developers"]
   spec.license = "MIT"
-  spec.required_ruby_version = ">= 3.0"
-
-  # FNM_DOTMATCH keeps vendored crates' .cargo-checksum.json files.
-  patterns = %w[lib/**/*.rb ext/holdfast/**/* crates/holdfast/**/* README.md]
-  spec.files = patterns.flat_map { |p| Dir.glob(p, File::FNM_DOTMATCH) }
-                       .reject { |f| File.directory?(f) || f.include?("/target/") || f.end_with?(".so", "Makefile") }
   spec.require_paths = ["lib"]
-  spec.extensions = ["ext/holdfast/extconf.rb"]
+
+  platform = ENV.fetch("HOLDFAST_GEM_PLATFORM", "")
+  if platform.empty?
+    spec.required_ruby_version = ">= 3.0"
+    # FNM_DOTMATCH keeps vendored crates' .cargo-checksum.json files.
+    patterns = %w[lib/**/*.rb ext/holdfast/**/* crates/holdfast/**/* README.md]
+    spec.files = patterns.flat_map { |p| Dir.glob(p, File::FNM_DOTMATCH) }
+                         .reject { |f| File.directory?(f) || f.include?("/target/") || f.end_with?(".so", "Makefile") }
+    spec.extensions = ["ext/holdfast/extconf.rb"]
+  else
+    built = Dir.glob("lib/holdfast/*/holdfast.so").sort
+    rubies = built.map { |path| File.basename(File.dirname(path)) }
+    raise "no extension under lib/holdfast/<ruby minor>/ to package: build one per Ruby (bin/matrix)" if rubies.empty?
+
+    spec.platform = Gem::Platform.new(platform)
+    spec.files = Dir.glob("lib/**/*.rb") + built + ["README.md"]
+    # Only the Rubies it carries an extension for; any other takes the source gem.
+    oldest, newest = rubies.minmax_by { |minor| Gem::Version.new(minor) }
+    major, minor = newest.split(".").map(&:to_i)
+    spec.required_ruby_version = [">= #{oldest}", "< #{major}.#{minor + 1}.dev"]
+    spec.metadata["holdfast_extensions_for"] = rubies.join(" ")
+  end
 end
