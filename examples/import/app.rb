@@ -1,32 +1,46 @@
 # frozen_string_literal: true
 
-# The import the demo runs: 100,000 rows in an SQLite database (Active
-# Record), processed by a continuable job with a validate step, a cursor
-# step and an isolated finalize step. Holdfast keeps the job's progress in
-# its own SQLite store, so a SIGKILL loses at most the last 100 ms.
+# The import the demo runs: 100,000 rows in a database (Active Record:
+# SQLite, or the PostgreSQL at IMPORT_DEMO_DATABASE_URL), processed by a
+# continuable job with a validate step, a cursor step and an isolated
+# finalize step. Holdfast keeps the job's progress in its own SQLite store,
+# so a SIGKILL loses at most the last 100 ms.
+#
+# On Active Job 8.1+ the job includes Rails' own ActiveJob::Continuable, and
+# Holdfast.configure alone makes its progress durable; before 8.1 it
+# includes Holdfast::Continuable, the same API.
 require "active_record"
 require "active_job"
 require "holdfast"
-require "holdfast/continuable"
 
 module ImportDemo
   DIR = File.expand_path(ENV.fetch("IMPORT_DEMO_DIR", "../../tmp/import-demo"), __dir__)
   ROWS = Integer(ENV.fetch("IMPORT_DEMO_ROWS", "100000"))
   JOB_ID = "import-demo"
+  DATABASE_URL = ENV["IMPORT_DEMO_DATABASE_URL"]
+
+  Holdfast.configure do |config|
+    config.store = File.join(DIR, "continuations.sqlite3")
+    config.durability = { interval: 100 }
+  end
+  CONTINUABLE = Holdfast::Continuation.rails_continuations? ? ActiveJob::Continuable : Holdfast::Continuable
 
   def self.connect
-    ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: File.join(DIR, "import.sqlite3"))
-    # WAL without an fsync per row: committed rows survive a process kill
-    # (not a power loss), which is what the demo does to it.
-    ActiveRecord::Base.connection.execute("PRAGMA journal_mode = WAL")
-    ActiveRecord::Base.connection.execute("PRAGMA synchronous = NORMAL")
     ActiveRecord::Base.logger = nil
     ActiveJob::Base.logger = Logger.new(nil)
     ActiveJob::Base.queue_adapter = :inline
-    Holdfast.configure do |config|
-      config.store = File.join(DIR, "continuations.sqlite3")
-      config.durability = { interval: 100 }
+    if DATABASE_URL
+      ActiveRecord::Base.establish_connection(DATABASE_URL)
+    else
+      ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: File.join(DIR, "import.sqlite3"))
+      # WAL without an fsync per row: committed rows survive a process kill
+      # (not a power loss), which is what the demo does to it.
+      ActiveRecord::Base.connection.execute("PRAGMA journal_mode = WAL")
+      ActiveRecord::Base.connection.execute("PRAGMA synchronous = NORMAL")
     end
+  rescue LoadError => e
+    # Active Record 8 needs the sqlite3 gem 2.1+, which Debian 13 lacks.
+    abort "#{e.message}\nSet IMPORT_DEMO_DATABASE_URL to a PostgreSQL database to run the demo without it."
   end
 
   def self.create
@@ -35,12 +49,12 @@ module ImportDemo
     connect
     ActiveRecord::Schema.verbose = false
     ActiveRecord::Schema.define do
-      create_table(:imports) do |t|
+      create_table(:holdfast_demo_imports, force: true) do |t|
         t.datetime :validated_at
         t.datetime :finalized_at
         t.integer :processed
       end
-      create_table(:rows) do |t|
+      create_table(:holdfast_demo_rows, force: true) do |t|
         t.integer :import_id, null: false
         t.string :payload, null: false
         t.integer :processed_count, null: false, default: 0
@@ -53,11 +67,16 @@ module ImportDemo
     import
   end
 
-  class Import < ActiveRecord::Base; end
-  class Row < ActiveRecord::Base; end
+  class Import < ActiveRecord::Base
+    self.table_name = "holdfast_demo_imports"
+  end
+
+  class Row < ActiveRecord::Base
+    self.table_name = "holdfast_demo_rows"
+  end
 
   class ImportJob < ActiveJob::Base
-    include Holdfast::Continuable
+    include CONTINUABLE
     # The inline adapter cannot schedule: resume right away.
     self.resume_options = {}
 

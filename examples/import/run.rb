@@ -21,6 +21,7 @@ end
 
 rows = ImportDemo::ROWS
 puts "Holdfast demo: an import job over #{rows} rows (validate, process with a cursor, isolated finalize)"
+puts "   Active Job #{ActiveJob.gem_version}: the job includes #{ImportDemo::CONTINUABLE}; progress in #{ImportDemo::DIR}/continuations.sqlite3"
 import = ImportDemo.create
 kill_after = rand((rows * 0.2).to_i..(rows * 0.8).to_i)
 

@@ -49,6 +49,13 @@ steps << ["continuations: Active Job behaviour, crash durability, zombie fencing
 if DEBIAN_RAILS
   steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie", [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
 end
+# bin/demo's SIGKILL-and-resume story on this lane's Active Job (Rails' own
+# ActiveJob::Continuable from 8.1); Active Record 8 keeps the rows in
+# PostgreSQL (Debian 13's sqlite3 gem is too old for it).
+demo_env = { "IMPORT_DEMO_ROWS" => "20000", "IMPORT_DEMO_DIR" => File.join(ROOT, "tmp", "import-demo-#{LANE}") }
+demo_env["IMPORT_DEMO_DATABASE_URL"] = ENV["HOLDFAST_TEST_POSTGRES_URL"] if RAILS >= Gem::Version.new("8.0")
+steps << ["the import demo: SIGKILLed mid-step, resumed from its durable cursor", demo_env,
+          [RbConfig.ruby, "examples/import/run.rb"]]
 
 failed = []
 started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
