@@ -19,7 +19,6 @@ ids! {
     after => "after",
     run => "run",
     complete => "complete",
-    report => "report",
     report_error => "__holdfast_report_error",
     core_ivar => "@__holdfast_core",
     run_bang => "run!",

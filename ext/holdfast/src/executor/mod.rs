@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use magnus::{
-    gc::Marker, kwargs, prelude::*, rb_sys::AsRawValue, typed_data::Obj, value::Opaque,
-    DataTypeFunctions, Error, RArray, RClass, Ruby, Symbol, TypedData, Value,
+    gc::Marker, prelude::*, rb_sys::AsRawValue, typed_data::Obj, value::Opaque, DataTypeFunctions,
+    Error, RArray, RClass, Ruby, Symbol, TypedData, Value,
 };
 
 use holdfast::{Adapter, CallbackOptions, Executor, Flow, Invoker, Misuse, Phase, Position};
