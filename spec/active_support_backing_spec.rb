@@ -88,23 +88,25 @@ RSpec.describe "require \"holdfast/active_support\"" do
     expect(out.lines.map(&:chomp)).to eq(["[false, true, false]", "[1, 1]"])
   end
 
-  it "refuses an unsupported ActiveSupport before changing anything" do
-    output, status = ruby(<<~RUBY)
-      require "active_support"
-      require "active_support/executor"
-      def ActiveSupport.gem_version = Gem::Version.new("6.0.4")
-      begin
-        require "holdfast/active_support"
-      rescue Holdfast::UnsupportedVersionError => e
-        puts e.message
-        p [Holdfast::ActiveSupport.installed?, ActiveSupport::ExecutionWrapper.singleton_class.ancestors.include?(Holdfast::ExecutorMethods)]
-        exit 3
-      end
-    RUBY
-    expect(status.exitstatus).to eq(3), output
-    expect(output).to include("ActiveSupport < 9, >= 6.1").or include("ActiveSupport >= 6.1, < 9")
-    expect(output).to include("loaded ActiveSupport 6.0.4").and include("Nothing was changed")
-    expect(output.lines.last.chomp).to eq("[false, false]")
+  ["6.0.4", "8.2.0"].each do |version|
+    it "refuses Active Support #{version}, outside what the matrix proves, before changing anything" do
+      output, status = ruby(<<~RUBY)
+        require "active_support"
+        require "active_support/executor"
+        def ActiveSupport.gem_version = Gem::Version.new("#{version}")
+        begin
+          require "holdfast/active_support"
+        rescue Holdfast::UnsupportedVersionError => e
+          puts e.message
+          p [Holdfast::ActiveSupport.installed?, ActiveSupport::ExecutionWrapper.singleton_class.ancestors.include?(Holdfast::ExecutorMethods)]
+          exit 3
+        end
+      RUBY
+      expect(status.exitstatus).to eq(3), output
+      expect(output).to include("ActiveSupport < 8.2, >= 6.1").or include("ActiveSupport >= 6.1, < 8.2")
+      expect(output).to include("loaded ActiveSupport #{version}").and include("Nothing was changed")
+      expect(output.lines.last.chomp).to eq("[false, false]")
+    end
   end
 
   it "puts the load interlock and new share locks on Holdfast's lock, leaving a lock held at install on Ruby" do

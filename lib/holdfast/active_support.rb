@@ -19,7 +19,8 @@ module Holdfast
   # Installs and reports the backing of ActiveSupport's classes.
   module ActiveSupport
     # Guarded so a second `load` of this file stays quiet.
-    SUPPORTED = Gem::Requirement.new(">= 6.1", "< 9").freeze unless const_defined?(:SUPPORTED)
+    # The versions bin/matrix proves (6.1, 7.0, 7.1, 7.2, 8.0, 8.1).
+    SUPPORTED = Gem::Requirement.new(">= 6.1", "< 8.2").freeze unless const_defined?(:SUPPORTED)
 
     class << self
       def installed?
@@ -34,7 +35,7 @@ module Holdfast
         version = ::ActiveSupport.gem_version
         unless SUPPORTED.satisfied_by?(version)
           raise UnsupportedVersionError,
-                "holdfast/active_support backs ActiveSupport #{SUPPORTED} (Rails 6.1 to 8.x), but this process " \
+                "holdfast/active_support backs ActiveSupport #{SUPPORTED} (Rails 6.1 to 8.1), but this process " \
                 "loaded ActiveSupport #{version}. Nothing was changed: use Holdfast::Executor and friends " \
                 "directly, or run a supported Rails"
         end

@@ -33,8 +33,16 @@ module Holdfast
       attr_accessor :unwrapped_code
     end
 
+    # On a Rails whose Active Support Holdfast has not been proven with, the
+    # app boots on Rails' own executor and interlock, with a warning.
     initializer "holdfast.active_support" do |app|
-      require_relative "active_support" if app.config.holdfast.back_active_support
+      next unless app.config.holdfast.back_active_support
+
+      begin
+        require_relative "active_support"
+      rescue UnsupportedVersionError => e
+        (::Rails.logger || Logger.new($stderr)).warn("[Holdfast] #{e.message}")
+      end
     end
 
     initializer "holdfast.logger", after: :initialize_logger do

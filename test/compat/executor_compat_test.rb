@@ -10,21 +10,13 @@
 #
 # Run by test/external/run_rails_suite.rb compat, in every lane of bin/matrix.
 require_relative "abstract_unit"
+require_relative "compat_helper"
 
 class ExecutorCompatTest < ActiveSupport::TestCase
+  include CompatHelper
+
   class DummyError < RuntimeError; end
   class NotStandard < Exception; end # rubocop:disable Lint/InheritException
-
-  HOLDFAST = ENV["HOLDFAST_MODE"] != "none"
-  VERSION = ActiveSupport.gem_version
-
-  def at_least?(version)
-    VERSION >= Gem::Version.new(version)
-  end
-
-  def executor
-    @executor ||= Class.new(ActiveSupport::Executor)
-  end
 
   def other_executor
     @other_executor ||= Class.new(ActiveSupport::Executor)

@@ -32,10 +32,17 @@ class InterlockCompatTest < ActiveSupport::TestCase
     end
   end
 
-  def in_thread(queue = nil, &block)
+  # 8.1 deprecates Interlock#loading (a warning per call).
+  def silencing_deprecations(&block)
+    return yield unless ActiveSupport.respond_to?(:deprecator)
+
+    ActiveSupport.deprecator.silence(&block)
+  end
+
+  def in_thread(&block)
     Thread.new do
       Thread.current.report_on_exception = false
-      block.call(queue)
+      block.call
     end
   end
 
@@ -45,9 +52,7 @@ class InterlockCompatTest < ActiveSupport::TestCase
     runner = in_thread { @interlock.running { running << true; release.pop } }
     Timeout.timeout(WAIT) { running.pop }
     loaded = Queue.new
-    previous = ActiveSupport.respond_to?(:deprecator) && ActiveSupport.deprecator.behavior
-    ActiveSupport.deprecator.behavior = :silence if previous
-    loader = in_thread { @interlock.loading { loaded << :loaded } }
+    loader = in_thread { silencing_deprecations { @interlock.loading { loaded << :loaded } } }
     if loads_need_the_lock?
       until_waiting(loader, :start_exclusive)
       assert loaded.empty?
@@ -58,8 +63,6 @@ class InterlockCompatTest < ActiveSupport::TestCase
       release << true
     end
     [runner, loader].each { |t| assert t.join(WAIT) }
-  ensure
-    ActiveSupport.deprecator.behavior = previous if previous
   end
 
   test "permit_concurrent_loads lets a loader in while the running thread waits in it" do
@@ -68,14 +71,10 @@ class InterlockCompatTest < ActiveSupport::TestCase
     runner = in_thread { @interlock.running { @interlock.permit_concurrent_loads { inside << true; release.pop } } }
     Timeout.timeout(WAIT) { inside.pop }
     loaded = Queue.new
-    previous = ActiveSupport.respond_to?(:deprecator) && ActiveSupport.deprecator.behavior
-    ActiveSupport.deprecator.behavior = :silence if previous
-    loader = in_thread { @interlock.loading { loaded << :loaded } }
+    loader = in_thread { silencing_deprecations { @interlock.loading { loaded << :loaded } } }
     assert_equal :loaded, Timeout.timeout(WAIT) { loaded.pop }
     release << true
     [runner, loader].each { |t| assert t.join(WAIT) }
-  ensure
-    ActiveSupport.deprecator.behavior = previous if previous
   end
 
   test "unloading waits until no thread is running, and running threads wait for an unload" do

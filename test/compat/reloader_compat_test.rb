@@ -4,20 +4,12 @@
 # from each version's activesupport/lib/active_support/reloader.rb); see
 # executor_compat_test.rb for how it runs.
 require_relative "abstract_unit"
+require_relative "compat_helper"
 
 class ReloaderCompatTest < ActiveSupport::TestCase
+  include CompatHelper
+
   class DummyError < RuntimeError; end
-
-  HOLDFAST = ENV["HOLDFAST_MODE"] != "none"
-  VERSION = ActiveSupport.gem_version
-
-  def at_least?(version)
-    VERSION >= Gem::Version.new(version)
-  end
-
-  def executor
-    @executor ||= Class.new(ActiveSupport::Executor)
-  end
 
   def reloader
     @reloader ||= Class.new(ActiveSupport::Reloader).tap do |reloader|

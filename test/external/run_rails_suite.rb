@@ -127,20 +127,22 @@ suites.each do |path, inside_tests, mode, swaps, env, excluded|
   next if skipped.any? { |_, _, tests, _| tests == :file }
 
   version_excluded = skipped.flat_map { |_, _, tests, _| tests }
-  text = File.read(path)
+  helper = File.join(COMPAT, "compat_helper.rb") if kind == "compat"
   Dir.mktmpdir("holdfast-rails-suite") do |dir|
     File.write(File.join(dir, "abstract_unit.rb"), ABSTRACT_UNIT)
     file = File.join(dir, inside_tests)
     FileUtils.mkdir_p(File.dirname(file))
-    body = swaps.reduce(text) { |t, (from, to)| t.gsub(from, to) }
-    runs = [[mode.to_s, body, env.merge("HOLDFAST_MODE" => mode.to_s), excluded + version_excluded]]
+    runs = [[mode.to_s, swaps, env.merge("HOLDFAST_MODE" => mode.to_s), excluded + version_excluded]]
     # The control: the same file against ActiveSupport itself, once per file.
     unless controls[relative]
-      runs.unshift(["control (plain ActiveSupport)", text, { "HOLDFAST_MODE" => "none" }, version_excluded])
+      runs.unshift(["control (plain ActiveSupport)", {}, { "HOLDFAST_MODE" => "none" }, version_excluded])
     end
     controls[relative] = true
-    runs.each do |label, run_body, run_env, exclude|
-      File.write(file, run_body)
+    runs.each do |label, run_swaps, run_env, exclude|
+      swap = ->(source) { run_swaps.reduce(File.read(source)) { |t, (from, to)| t.gsub(from, to) } }
+      File.write(file, swap.call(path))
+      # The compatibility tests' shared helper goes beside them, swapped alike.
+      File.write(File.join(dir, "compat_helper.rb"), swap.call(helper)) if helper
       described = label == mode.to_s ? "#{label} #{swaps.values.uniq.join(", ")} #{env.map { |k, v| "#{k}=#{v}" }.join(" ")}" : label
       options = exclude.empty? ? [] : ["--exclude", "/#{exclude.join("|")}/"]
       puts "== #{relative} on Active Support #{VERSION}: #{described} #{options.join(" ")}"

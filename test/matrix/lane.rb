@@ -17,6 +17,7 @@ RUBY_MINOR = RUBY_VERSION[/\A\d+\.\d+/]
 FULL = %w[ruby3.1-rails6.1 ruby3.3-rails8.1].include?(LANE)
 
 Dir.chdir(ROOT)
+$stdout.sync = true
 ENV["HOLDFAST_TEST_POSTGRES_URL"] or abort "#{LANE}: HOLDFAST_TEST_POSTGRES_URL is not set (bin/test starts the server)"
 
 def rails_source

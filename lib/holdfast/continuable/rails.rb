@@ -28,11 +28,23 @@ module Holdfast
     # is not re-enqueued); Holdfast's interrupt sources are asked after the
     # queue adapter's stopping?.
     module RailsDurability
+      # What this module overrides in Rails' ActiveJob::Continuable (8.1).
+      OVERRIDES = %i[checkpoint! interrupt! continue resume_job].freeze
+
       def self.install!
         return if @installed
 
         @installed = true
-        ::ActiveSupport.on_load(:active_job_continuable) { prepend RailsDurability }
+        ::ActiveSupport.on_load(:active_job_continuable) do
+          missing = OVERRIDES.reject { |name| method_defined?(name) || private_method_defined?(name) }
+          unless missing.empty?
+            raise UnsupportedVersionError,
+                  "Holdfast cannot add durability to Active Job #{::ActiveJob.gem_version}'s ActiveJob::Continuable: " \
+                  "it has no #{missing.join(", ")} (Holdfast knows Rails 8.1's), so its checkpoints could not be made " \
+                  "durable. Use Rails 8.1, or report this with your Rails version"
+          end
+          prepend RailsDurability
+        end
       end
 
       def checkpoint! # :nodoc:
