@@ -233,10 +233,11 @@ typedef void (*holdfast_error_reporter_fn)(void *userdata,
 typedef int (*holdfast_work_fn)(void *userdata);
 
 /*
- Options for opening a store. Zero-initialise it (`= {0}`) for the
- defaults: every_checkpoint, 64 KiB cursors, SQLite synchronous FULL with
- a 5 s busy timeout, PostgreSQL table "holdfast_continuations", completed
- records kept until pruned.
+ Options for opening a store. A zero-initialised struct (`= {0}`), or
+ NULL, means the defaults, field by field: every_checkpoint, 64 KiB
+ cursors, SQLite synchronous FULL with a 5 s busy timeout, PostgreSQL
+ table "holdfast_continuations", completed records kept until
+ `holdfast_store_prune`. Set only the fields you want to change.
  */
 typedef struct {
   holdfast_durability durability;
@@ -262,8 +263,9 @@ typedef struct {
    */
   const char *postgres_table;
   /*
-   Prune completed records older than this as jobs complete; negative
-   keeps them until `holdfast_store_prune`.
+   Positive: prune completed records older than this many milliseconds
+   as jobs complete. 0 (the default) or negative: keep them until
+   `holdfast_store_prune`.
    */
   int64_t retention_ms;
 } holdfast_store_options;
@@ -819,7 +821,9 @@ holdfast_status holdfast_store_execution_complete_step(const holdfast_store_exec
 holdfast_status holdfast_store_execution_interrupt(const holdfast_store_execution *execution);
 
 /*
- Marks the job completed with its progress (written at once).
+ Marks the job completed with its progress (written at once). Later
+ writes through this execution (checkpoint, complete step, interrupt,
+ complete) return `HOLDFAST_INVALID_ARGUMENT` and write nothing.
 
  # Safety
  None beyond passing a handle (checked).

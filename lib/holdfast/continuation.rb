@@ -58,7 +58,7 @@ module Holdfast
 
     # What the store keeps: step names and the cursor as JSON text.
     def to_store
-      current = @current && [@current.name.to_s, @current.cursor.nil? ? nil : Cursor.dump(@current.cursor)]
+      current = @current && [@current.name.to_s, @current.stored_cursor]
       [@completed.map(&:to_s), current]
     end
 

@@ -211,6 +211,43 @@ static void crash_test(const char *dir, int cycles) {
   printf("crash test: %d of %d cycles kept every acknowledged checkpoint\n", ok_cycles, cycles);
 }
 
+/* A zero-initialised holdfast_store_options means the documented defaults,
+ * field by field: above all, completed records stay until pruned (a zero
+ * retention_ms once meant "delete at once"). */
+static void zeroed_options_are_the_defaults(const char *dir) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/zeroed.sqlite3", dir);
+  holdfast_store_options options = {0};
+  holdfast_store *store = NULL;
+  CHECK(holdfast_store_open_sqlite(path, &options, &store) == HOLDFAST_OK);
+  holdfast_store_execution *e = NULL;
+  CHECK(holdfast_store_begin(store, S("zeroed-job"), S("ZeroJob"), &e) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_checkpoint(e, S("only"), S("[1]"), true) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_complete(e) == HOLDFAST_OK);
+  /* A second job completing runs the retention check too. */
+  holdfast_store_execution *other = NULL;
+  CHECK(holdfast_store_begin(store, S("zeroed-other"), S("ZeroJob"), &other) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_complete(other) == HOLDFAST_OK);
+  CHECK(get_json(store, "zeroed-job") == HOLDFAST_OK);
+  CHECK(strstr(json, "\"completed_at\":null") == NULL && strstr(json, "\"cursor\":\"[1]\"") != NULL);
+  /* Defaults: a 64 KiB cursor fits, one byte more does not. */
+  static uint8_t big[65537];
+  memset(big, '7', sizeof big);
+  holdfast_store_execution *sized = NULL;
+  CHECK(holdfast_store_begin(store, S("zeroed-sized"), S("ZeroJob"), &sized) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_checkpoint(sized, S("s"), big, 65536, true) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_checkpoint(sized, S("s"), big, 65537, true) == HOLDFAST_LIMIT);
+  /* A completed execution writes nothing more. */
+  CHECK(holdfast_store_execution_checkpoint(e, S("only"), S("[2]"), true) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "already completed") != NULL);
+  CHECK(holdfast_store_execution_complete(e) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(get_json(store, "zeroed-job") == HOLDFAST_OK && strstr(json, "\"cursor\":\"[1]\"") != NULL);
+  holdfast_store_execution_free(e);
+  holdfast_store_execution_free(other);
+  holdfast_store_execution_free(sized);
+  CHECK(holdfast_store_free(store) == HOLDFAST_OK);
+}
+
 int main(void) {
   char dir[] = "/tmp/holdfast-c-store-XXXXXX";
   if (!mkdtemp(dir)) return 2;
@@ -231,7 +268,6 @@ int main(void) {
   holdfast_store_options options = {0};
   options.durability = HOLDFAST_DURABILITY_INTERVAL;
   options.interval_ms = 20;
-  options.retention_ms = -1;
   CHECK(holdfast_store_open_sqlite(path, &options, &sqlite) == HOLDFAST_OK);
   lifecycle(sqlite, "sqlite-job");
   fencing_and_limits(sqlite, "sqlite-fenced");
@@ -260,6 +296,7 @@ int main(void) {
     CHECK(strstr(last_error(), "hunter2") == NULL && strstr(message, "postgres://app:***@127.0.0.1:1/x") != NULL);
   }
 
+  zeroed_options_are_the_defaults(dir);
   crash_test(dir, 50);
   return report("test_store");
 }

@@ -35,10 +35,11 @@ pub enum holdfast_durability {
     HOLDFAST_DURABILITY_STEP_BOUNDARIES = 2,
 }
 
-/// Options for opening a store. Zero-initialise it (`= {0}`) for the
-/// defaults: every_checkpoint, 64 KiB cursors, SQLite synchronous FULL with
-/// a 5 s busy timeout, PostgreSQL table "holdfast_continuations", completed
-/// records kept until pruned.
+/// Options for opening a store. A zero-initialised struct (`= {0}`), or
+/// NULL, means the defaults, field by field: every_checkpoint, 64 KiB
+/// cursors, SQLite synchronous FULL with a 5 s busy timeout, PostgreSQL
+/// table "holdfast_continuations", completed records kept until
+/// `holdfast_store_prune`. Set only the fields you want to change.
 #[repr(C)]
 pub struct holdfast_store_options {
     pub durability: holdfast_durability,
@@ -53,8 +54,9 @@ pub struct holdfast_store_options {
     pub sqlite_busy_timeout_ms: u64,
     /// PostgreSQL: NULL for the default table name.
     pub postgres_table: *const c_char,
-    /// Prune completed records older than this as jobs complete; negative
-    /// keeps them until `holdfast_store_prune`.
+    /// Positive: prune completed records older than this many milliseconds
+    /// as jobs complete. 0 (the default) or negative: keep them until
+    /// `holdfast_store_prune`.
     pub retention_ms: i64,
 }
 
@@ -108,7 +110,7 @@ unsafe fn read_options(options: *const holdfast_store_options) -> Result<Opened,
             max_cursor_bytes: o.max_cursor_bytes,
         };
     }
-    if o.retention_ms >= 0 {
+    if o.retention_ms > 0 {
         opened.store.retention = Some(Duration::from_millis(o.retention_ms as u64));
     }
     if o.sqlite_synchronous_normal {

@@ -6,9 +6,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-
-use holdfast::store::{Checkpoint, Current, Execution, Progress, Store, StoreError};
+use holdfast::store::Run;
 
 use crate::buffers::{bytes_arg, str_arg, write_out, write_text, write_value};
 use crate::error::{holdfast_status, Failure};
@@ -22,12 +20,9 @@ pub struct holdfast_store_execution {
     _private: [u8; 0],
 }
 
+/// The core's [`Run`] owns the execution; these functions translate.
 pub(crate) struct CStoreExecution {
-    store: Arc<Store>,
-    execution: Execution,
-    /// The progress as this execution last recorded it (at first, what it
-    /// resumes from).
-    progress: Mutex<Progress>,
+    run: Run,
 }
 
 /// What `holdfast_store_execution_get_info` reports.
@@ -74,15 +69,8 @@ pub unsafe extern "C" fn holdfast_store_begin(
         let job_id = unsafe { str_arg(job_id, job_id_len, "job_id") }?;
         // SAFETY: the caller's contract, forwarded.
         let job_class = unsafe { str_arg(job_class, job_class_len, "job_class") }?;
-        let execution = store
-            .begin_execution(job_id, job_class)
-            .map_err(store_failure)?;
-        let progress = Mutex::new(execution.record.progress.clone());
-        let handle = handles::insert(Handle::StoreExecution(Arc::new(CStoreExecution {
-            store,
-            execution,
-            progress,
-        })));
+        let run = Run::begin(store, job_id, job_class).map_err(store_failure)?;
+        let handle = handles::insert(Handle::StoreExecution(Arc::new(CStoreExecution { run })));
         // SAFETY: checked non-NULL.
         unsafe { *out = handle as *mut holdfast_store_execution };
         Ok(())
@@ -101,12 +89,13 @@ pub unsafe extern "C" fn holdfast_store_execution_get_info(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_get_info", || {
         let e = handles::store_execution(execution as usize)?;
-        let progress = e.progress.lock();
+        let progress = e.run.progress();
+        let found = e.run.resumed_from();
         let info = holdfast_store_execution_info {
-            token: e.execution.token,
-            resumptions: e.execution.record.resumptions,
-            existed: e.execution.existed,
-            completed: e.execution.record.is_completed(),
+            token: e.run.token(),
+            resumptions: found.resumptions,
+            existed: e.run.existed(),
+            completed: found.is_completed(),
             completed_steps: progress.completed.len(),
             has_current_step: progress.current.is_some(),
             has_cursor: progress
@@ -135,7 +124,7 @@ pub unsafe extern "C" fn holdfast_store_execution_completed_step(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_completed_step", || {
         let e = handles::store_execution(execution as usize)?;
-        let progress = e.progress.lock();
+        let progress = e.run.progress();
         let step = progress.completed.get(index).ok_or_else(|| {
             Failure::new(
                 holdfast_status::HOLDFAST_INVALID_ARGUMENT,
@@ -164,7 +153,7 @@ pub unsafe extern "C" fn holdfast_store_execution_current_step(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_current_step", || {
         let e = handles::store_execution(execution as usize)?;
-        let progress = e.progress.lock();
+        let progress = e.run.progress();
         let current = progress.current.as_ref().ok_or_else(|| no_current(&e))?;
         // SAFETY: the caller's buffer contract, forwarded.
         unsafe { write_text(&current.step, buf, len, out_len, "the step name") }
@@ -186,7 +175,7 @@ pub unsafe extern "C" fn holdfast_store_execution_cursor(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_cursor", || {
         let e = handles::store_execution(execution as usize)?;
-        let progress = e.progress.lock();
+        let progress = e.run.progress();
         let cursor = progress
             .current
             .as_ref()
@@ -202,17 +191,9 @@ fn no_current(e: &CStoreExecution) -> Failure {
         holdfast_status::HOLDFAST_NOT_FOUND,
         format!(
             "job {:?} has no step with a cursor in progress",
-            e.execution.job_id
+            e.run.job_id()
         ),
     )
-}
-
-fn record(e: &CStoreExecution, next: Progress, kind: Checkpoint) -> Result<(), Failure> {
-    e.store
-        .checkpoint(&e.execution, next.clone(), kind)
-        .map_err(store_failure)?;
-    *e.progress.lock() = next;
-    Ok(())
 }
 
 /// Records that the job is in step `step` at `cursor` (`cursor_len` bytes;
@@ -242,16 +223,7 @@ pub unsafe extern "C" fn holdfast_store_execution_checkpoint(
         } else {
             None
         };
-        let now = e.progress.lock().clone();
-        let next = Progress {
-            completed: now.completed.clone(),
-            current: Some(Current {
-                step: step.to_owned(),
-                cursor,
-            }),
-        };
-        let kind = now.move_to(&next);
-        record(&e, next, kind)
+        e.run.checkpoint(step, cursor).map_err(store_failure)
     })
 }
 
@@ -266,15 +238,7 @@ pub unsafe extern "C" fn holdfast_store_execution_complete_step(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_complete_step", || {
         let e = handles::store_execution(execution as usize)?;
-        let mut next = e.progress.lock().clone();
-        let current = next.current.take().ok_or_else(|| {
-            Failure::new(
-                holdfast_status::HOLDFAST_INVALID_ARGUMENT,
-                "no step is in progress: call holdfast_store_execution_checkpoint with the step first",
-            )
-        })?;
-        next.completed.push(current.step);
-        record(&e, next, Checkpoint::StepBoundary)
+        e.run.complete_step().map_err(store_failure)
     })
 }
 
@@ -289,12 +253,13 @@ pub unsafe extern "C" fn holdfast_store_execution_interrupt(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_interrupt", || {
         let e = handles::store_execution(execution as usize)?;
-        let progress = e.progress.lock().clone();
-        record(&e, progress, Checkpoint::Interrupt)
+        e.run.interrupt().map_err(store_failure)
     })
 }
 
-/// Marks the job completed with its progress (written at once).
+/// Marks the job completed with its progress (written at once). Later
+/// writes through this execution (checkpoint, complete step, interrupt,
+/// complete) return `HOLDFAST_INVALID_ARGUMENT` and write nothing.
 ///
 /// # Safety
 /// None beyond passing a handle (checked).
@@ -304,10 +269,7 @@ pub unsafe extern "C" fn holdfast_store_execution_complete(
 ) -> holdfast_status {
     boundary("holdfast_store_execution_complete", || {
         let e = handles::store_execution(execution as usize)?;
-        let progress = e.progress.lock().clone();
-        e.store
-            .complete(&e.execution, progress)
-            .map_err(|error: StoreError| store_failure(error))
+        e.run.complete().map_err(store_failure)
     })
 }
 

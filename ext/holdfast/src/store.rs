@@ -9,15 +9,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use holdfast::store::{
+    Current, Durability, Limits, ListQuery, PostgresOptions, Progress, Record, Run, SqliteOptions,
+    State, Store, StoreError, StoreOptions, Synchronous,
+};
 use magnus::{
     prelude::*, value::ReprValue, DataTypeFunctions, Error, RArray, RHash, RModule, RString, Ruby,
     Symbol, TypedData, Value,
-};
-use parking_lot::Mutex;
-
-use holdfast::store::{
-    Checkpoint, Current, Durability, Execution, Limits, ListQuery, PostgresOptions, Progress,
-    Record, SqliteOptions, State, Store, StoreError, StoreOptions, Synchronous,
 };
 
 use crate::nogvl;
@@ -33,10 +31,8 @@ impl DataTypeFunctions for RbStore {}
 #[derive(TypedData)]
 #[magnus(class = "Holdfast::Store::Execution", free_immediately, size)]
 pub(crate) struct RbExecution {
-    store: Arc<Store>,
-    execution: Execution,
-    /// The progress this execution last recorded (at first, the stored one).
-    progress: Mutex<Progress>,
+    /// The core owns the execution and its transitions; this translates.
+    run: Run,
 }
 
 impl DataTypeFunctions for RbExecution {}
@@ -259,37 +255,35 @@ impl RbStore {
         job_id: String,
         job_class: String,
     ) -> Result<RbExecution, Error> {
-        let execution = io(ruby, || rb_self.store.begin_execution(&job_id, &job_class))?
-            .map_err(|e| store_error(ruby, e))?;
-        Ok(RbExecution {
-            store: Arc::clone(&rb_self.store),
-            progress: Mutex::new(execution.record.progress.clone()),
-            execution,
-        })
+        let run = io(ruby, || {
+            Run::begin(Arc::clone(&rb_self.store), &job_id, &job_class)
+        })?
+        .map_err(|e| store_error(ruby, e))?;
+        Ok(RbExecution { run })
     }
 }
 
 impl RbExecution {
     fn job_id(&self) -> String {
-        self.execution.job_id.clone()
+        self.run.job_id().to_owned()
     }
 
     fn job_class(&self) -> String {
-        self.execution.job_class.clone()
+        self.run.job_class().to_owned()
     }
 
     fn token(&self) -> u64 {
-        self.execution.token
+        self.run.token()
     }
 
     fn resumptions(&self) -> u64 {
-        self.execution.record.resumptions
+        self.run.resumed_from().resumptions
     }
 
     /// The record this execution resumed from, or nil for a fresh job.
     fn progress(ruby: &Ruby, rb_self: &Self) -> Result<Option<RHash>, Error> {
-        let record = &rb_self.execution.record;
-        if !rb_self.execution.existed || (record.progress.is_empty() && !record.is_completed()) {
+        let record = rb_self.run.resumed_from();
+        if !rb_self.run.existed() || (record.progress.is_empty() && !record.is_completed()) {
             return Ok(None);
         }
         record_hash(ruby, record).map(Some)
@@ -297,7 +291,7 @@ impl RbExecution {
 
     /// `completed`: step names; `step`/`cursor`: the current step (nil when
     /// between steps) and its cursor (nil before it advanced); `interrupt`:
-    /// write now whatever the policy.
+    /// write now whatever the policy. Unchanged progress writes nothing.
     fn checkpoint(
         ruby: &Ruby,
         rb_self: &Self,
@@ -322,27 +316,19 @@ impl RbExecution {
             completed,
             current: step.map(|step| Current { step, cursor }),
         };
-        let kind = if interrupt {
-            Checkpoint::Interrupt
-        } else {
-            rb_self.progress.lock().move_to(&next)
-        };
-        io(ruby, || {
-            rb_self
-                .store
-                .checkpoint(&rb_self.execution, next.clone(), kind)
-        })?
-        .map_err(|e| store_error(ruby, e))?;
-        *rb_self.progress.lock() = next;
-        Ok(())
+        io(ruby, || rb_self.run.record(next.clone(), interrupt))?.map_err(|e| store_error(ruby, e))
+    }
+
+    fn complete_step(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        io(ruby, || rb_self.run.complete_step())?.map_err(|e| store_error(ruby, e))
+    }
+
+    fn interrupt(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
+        io(ruby, || rb_self.run.interrupt())?.map_err(|e| store_error(ruby, e))
     }
 
     fn complete(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
-        let progress = rb_self.progress.lock().clone();
-        io(ruby, || {
-            rb_self.store.complete(&rb_self.execution, progress.clone())
-        })?
-        .map_err(|e| store_error(ruby, e))
+        io(ruby, || rb_self.run.complete())?.map_err(|e| store_error(ruby, e))
     }
 }
 
@@ -373,6 +359,11 @@ pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     execution.define_method("resumptions", magnus::method!(RbExecution::resumptions, 0))?;
     execution.define_method("progress", magnus::method!(RbExecution::progress, 0))?;
     execution.define_method("__checkpoint", magnus::method!(RbExecution::checkpoint, 4))?;
+    execution.define_method(
+        "complete_step",
+        magnus::method!(RbExecution::complete_step, 0),
+    )?;
+    execution.define_method("interrupt", magnus::method!(RbExecution::interrupt, 0))?;
     execution.define_method("complete", magnus::method!(RbExecution::complete, 0))?;
     Ok(())
 }

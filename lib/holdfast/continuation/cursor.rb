@@ -24,13 +24,6 @@ module Holdfast
         untag(value)
       end
 
-      # Raises InvalidCursorError for a value Active Job cannot serialize.
-      def check!(cursor)
-        serialize(cursor)
-      rescue ::ActiveJob::SerializationError => e
-        raise invalid(cursor, e)
-      end
-
       # The cursor as the store keeps it: JSON text.
       def dump(cursor)
         JSON.generate([serialize(cursor)])

@@ -5,7 +5,9 @@ module Holdfast
     # One execution's link to the store: takes the fencing token when the
     # execution starts, adopts the store's progress when it is ahead of the
     # payload's (the process died before it could re-enqueue the job), and
-    # records every checkpoint under the store's durability.
+    # records every checkpoint under the store's durability. The store's
+    # execution (the core's Run) keeps what was last recorded and writes
+    # only what changed.
     #
     # The job tells it where it is with #__holdfast_progress
     # ([completed step names, [current step name, cursor JSON text or nil] or
@@ -21,19 +23,15 @@ module Holdfast
       def initialize(job, execution)
         @job = job
         @execution = execution
-        @recorded = nil
         adopt_stored_progress
       end
 
-      # Hands the job's progress to the store (a no-op when nothing
-      # changed). +interrupt+ makes it durable now, whatever the policy.
-      # Raises StaleExecutionError when a newer execution owns the job.
+      # Hands the job's progress to the store (nothing is written when it
+      # did not change). +interrupt+ makes it durable now, whatever the
+      # policy. Raises StaleExecutionError when a newer execution owns the job.
       def record(interrupt: false)
         completed, current = @job.__holdfast_progress
-        return if !interrupt && @recorded == [completed, current]
-
         @execution.checkpoint(completed: completed, current: current, interrupt: interrupt)
-        @recorded = [completed, current]
       end
 
       def complete
@@ -60,7 +58,6 @@ module Holdfast
 
         @job.__holdfast_adopt(stored)
         @job.resumptions = [@job.resumptions, stored["resumptions"] - 1].max
-        @recorded = [stored["completed"], stored["current"]]
       end
     end
   end

@@ -24,11 +24,24 @@ module Holdfast
       end
 
       # Sets the cursor, then checkpoints. The value must be something
-      # Active Job can serialize as an argument.
+      # Active Job can serialize as an argument: it is serialized here, once,
+      # for the store (InvalidCursorError otherwise).
       def set!(cursor)
-        Cursor.check!(cursor)
+        text = cursor.nil? ? nil : Cursor.dump(cursor)
         @cursor = cursor
+        @set_text = text
         checkpoint!
+      ensure
+        @set_text = nil
+      end
+
+      # The cursor as the store keeps it (JSON text), nil before it has one:
+      # what set! serialized during its own checkpoint; otherwise serialized
+      # now (a cursor may have been changed in place since).
+      def stored_cursor
+        return nil if @cursor.nil?
+
+        @set_text || Cursor.dump(@cursor)
       end
 
       # Sets the cursor to the successor of +from+ (or of the cursor), then

@@ -15,6 +15,7 @@ mod json;
 mod memory;
 mod model;
 mod postgres;
+mod run;
 mod sqlite;
 mod writer;
 
@@ -36,6 +37,7 @@ pub use model::{
     MAX_ID_BYTES, MAX_STEP_BYTES,
 };
 pub use postgres::{redact as redact_url, PostgresBackend, PostgresOptions};
+pub use run::Run;
 pub use sqlite::{SqliteBackend, SqliteOptions, Synchronous};
 
 /// Settings every backend shares.
