@@ -593,8 +593,10 @@ holdfast_status holdfast_share_lock_stop_exclusive(const holdfast_share_lock *lo
 
 /*
  Writes the lock's state as JSON (an array with one object per context:
- `context`, `sharing`, `exclusive`, `exclusive_purpose`, `waiting`,
- `purpose`, `compatible`, `sleeper`, `waited_seconds`) into `buf`,
+ `context`, `name` (null from C), `sharing`, `exclusive`,
+ `exclusive_purpose`, `waiting`, `purpose`, `compatible`, `sleeper`,
+ `waited_seconds`; a purpose is its name, false or null — the shape the
+ Ruby gem's `snapshot` gives too) into `buf`,
  NUL-terminated, and its length (without the NUL) into `*out_len`. If
  `len` is too small, writes nothing into `buf`, sets `*out_len` to the
  length needed and returns `HOLDFAST_BUFFER_TOO_SMALL`. Does not stop the

@@ -278,6 +278,10 @@ RSpec.describe Holdfast::ShareLock do
       until_sleeping(lock, waiter, :start_exclusive)
       snapshot = lock.snapshot
       expect(JSON.parse(snapshot.to_json)).to eq(snapshot)
+      # The core's one shape (C's holdfast_share_lock_snapshot_json gives the same keys).
+      expect(snapshot.map(&:keys).uniq.map(&:sort))
+        .to eq([%w[compatible context exclusive exclusive_purpose name purpose sharing sleeper waited_seconds waiting]])
+      expect(snapshot.map { |s| s["context"] }).to all(be_an(Integer))
       by_name = snapshot.to_h { |s| [s["name"][/"(\w+)"/, 1], s] }
       expect(by_name["holder"]).to include("sharing" => 1, "exclusive" => false, "sleeper" => nil)
       expect(by_name["waiter"]).to include("sleeper" => "start_exclusive", "sharing" => 0)

@@ -33,16 +33,25 @@ module Holdfast
 
     private
 
+    # One entry of a snapshot (the shape crates/holdfast/src/share_lock/
+    # snapshot.rs documents) as a line.
     def describe(entry)
       holds = []
       holds << "share ×#{entry["sharing"]}" if entry["sharing"].positive?
-      holds << "exclusive (purpose #{entry["exclusive_purpose"]})" if entry["exclusive"]
-      parts = ["#{entry["name"] || entry["owner"]}: #{holds.empty? ? "holds nothing" : "holds #{holds.join(" and ")}"}"]
+      holds << "exclusive (purpose #{purpose_text(entry["exclusive_purpose"])})" if entry["exclusive"]
+      who = entry["name"] || format("context 0x%x", entry["context"])
+      parts = ["#{who}: #{holds.empty? ? "holds nothing" : "holds #{holds.join(" and ")}"}"]
       if entry["waiting"]
-        parts << "yielded its shares (purpose #{entry["purpose"] || "nil"}, compatible [#{entry["compatible"].join(", ")}])"
+        compatible = entry["compatible"].map { |purpose| purpose_text(purpose) }.join(", ")
+        parts << "yielded its shares (purpose #{purpose_text(entry["purpose"])}, compatible [#{compatible}])"
       end
       parts << format("sleeping in %s for %.2fs", entry["sleeper"], entry["waited_seconds"]) if entry["sleeper"]
       parts.join("; ")
+    end
+
+    # As Ruby shows the value: :load, false, nil.
+    def purpose_text(purpose)
+      purpose.is_a?(String) ? ":#{purpose}" : purpose.inspect
     end
   end
 

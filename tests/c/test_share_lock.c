@@ -118,7 +118,7 @@ static void test_exclusive_waits_for_sharers(void) {
   size_t len = 0;
   CHECK(holdfast_share_lock_snapshot_json(lock, json, 8, &len) == HOLDFAST_BUFFER_TOO_SMALL && len > 8);
   CHECK(holdfast_share_lock_snapshot_json(lock, json, sizeof json, &len) == HOLDFAST_OK && strlen(json) == len);
-  CHECK(strstr(json, "\"context\":10,\"sharing\":1") != NULL);
+  CHECK(strstr(json, "{\"context\":10,\"name\":null,\"sharing\":1,\"exclusive\":false,\"exclusive_purpose\":null,") != NULL);
   holdfast_share_lock_stop_sharing(lock, 10, NULL);
   pthread_join(t, NULL);
   CHECK(c.status == HOLDFAST_OK);

@@ -8,7 +8,7 @@ use std::ffi::{c_char, CStr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use holdfast::share_lock::{Diagnostic, OwnerState};
+use holdfast::share_lock::{snapshot_json, Diagnostic};
 use holdfast::{LockError, Purpose, ShareLock, Wait};
 
 use crate::buffers::write_text;
@@ -284,8 +284,10 @@ pub unsafe extern "C" fn holdfast_share_lock_stop_exclusive(
 }
 
 /// Writes the lock's state as JSON (an array with one object per context:
-/// `context`, `sharing`, `exclusive`, `exclusive_purpose`, `waiting`,
-/// `purpose`, `compatible`, `sleeper`, `waited_seconds`) into `buf`,
+/// `context`, `name` (null from C), `sharing`, `exclusive`,
+/// `exclusive_purpose`, `waiting`, `purpose`, `compatible`, `sleeper`,
+/// `waited_seconds`; a purpose is its name, false or null — the shape the
+/// Ruby gem's `snapshot` gives too) into `buf`,
 /// NUL-terminated, and its length (without the NUL) into `*out_len`. If
 /// `len` is too small, writes nothing into `buf`, sets `*out_len` to the
 /// length needed and returns `HOLDFAST_BUFFER_TOO_SMALL`. Does not stop the
@@ -302,62 +304,8 @@ pub unsafe extern "C" fn holdfast_share_lock_snapshot_json(
 ) -> holdfast_status {
     boundary("holdfast_share_lock_snapshot_json", || {
         let lock = handles::share_lock(lock as usize)?;
-        let json = snapshot_json(&lock.snapshot());
+        let json = snapshot_json(&lock.snapshot(), &|_| None).to_string();
         // SAFETY: the caller's buffer contract, forwarded.
         unsafe { write_text(&json, buf, len, out_len, "the snapshot") }
     })
-}
-
-fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-fn json_purpose(purpose: Option<Purpose>) -> String {
-    match purpose {
-        None | Some(Purpose::Nil) => "null".into(),
-        Some(Purpose::False) => "false".into(),
-        Some(named) => json_string(named.name().as_deref().unwrap_or("")),
-    }
-}
-
-fn snapshot_json(states: &[OwnerState]) -> String {
-    let items: Vec<String> = states
-        .iter()
-        .map(|s| {
-            let compatible = match &s.compatible {
-                None => "null".to_string(),
-                Some(list) => {
-                    let items: Vec<String> = list.iter().map(|p| json_purpose(Some(*p))).collect();
-                    format!("[{}]", items.join(","))
-                }
-            };
-            format!(
-                "{{\"context\":{},\"sharing\":{},\"exclusive\":{},\"exclusive_purpose\":{},\"waiting\":{},\
-                 \"purpose\":{},\"compatible\":{},\"sleeper\":{},\"waited_seconds\":{}}}",
-                s.owner,
-                s.sharing,
-                s.exclusive,
-                json_purpose(s.exclusive_purpose),
-                s.waiting,
-                json_purpose(s.purpose),
-                compatible,
-                s.sleeper.map(json_string).unwrap_or_else(|| "null".into()),
-                s.sleeping_for
-                    .map(|d| format!("{:.6}", d.as_secs_f64()))
-                    .unwrap_or_else(|| "null".into()),
-            )
-        })
-        .collect();
-    format!("[{}]", items.join(","))
 }

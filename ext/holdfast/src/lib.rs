@@ -6,6 +6,7 @@ mod context;
 mod errors;
 mod executor;
 mod ids;
+mod json;
 mod keywords;
 mod nogvl;
 mod purposes;

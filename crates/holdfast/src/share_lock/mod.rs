@@ -11,6 +11,7 @@
 mod diagnostic;
 mod graph;
 mod purpose;
+mod snapshot;
 mod state;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -22,6 +23,7 @@ use parking_lot::{Condvar, Mutex, MutexGuard};
 pub use diagnostic::{Diagnostic, Holding, Party, WaitInfo, Waits};
 pub use graph::DeclaredWait;
 pub use purpose::Purpose;
+pub use snapshot::snapshot_json;
 pub use state::{WaitKind, Yielded};
 
 use crate::context::ContextId;

@@ -17,10 +17,10 @@ use magnus::{
 };
 use parking_lot::Mutex;
 
-use holdfast::share_lock::OwnerState;
+use holdfast::share_lock::snapshot_json;
 use holdfast::{ContextId, LockError, Purpose, ShareLock};
 
-use crate::{errors, keywords, purposes};
+use crate::{errors, json, keywords, purposes};
 
 pub(crate) use hooks::{SharingHook, YieldToken};
 pub(crate) use waiting::{acquire, blocking, lock_error, render};
@@ -287,14 +287,17 @@ impl RbShareLock {
         Ok(data)
     }
 
-    /// Plain data (JSON-ready): one Hash per owner, threads by name and id.
-    fn snapshot(ruby: &Ruby, rb_self: &Self) -> Result<magnus::RArray, Error> {
+    /// Plain data (JSON-ready): one Hash per owner, in the core's one shape
+    /// (`holdfast::share_lock::snapshot_json`), threads named.
+    fn snapshot(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
         let labels = thread_labels(ruby);
-        let out = ruby.ary_new();
-        for state in rb_self.lock.snapshot() {
-            out.push(snapshot_entry(ruby, &labels, &state)?)?;
-        }
-        Ok(out)
+        let name_of = |context: ContextId| {
+            labels
+                .iter()
+                .find(|(id, _)| *id == context)
+                .map(|(_, label)| label.clone())
+        };
+        json::to_ruby(ruby, &snapshot_json(&rb_self.lock.snapshot(), &name_of))
     }
 
     /// `waiting_on(thread) { thread.join }`
@@ -362,41 +365,6 @@ impl ExclusiveOptions {
         })?;
         Ok(options)
     }
-}
-
-fn snapshot_entry(
-    ruby: &Ruby,
-    labels: &[(ContextId, String)],
-    state: &OwnerState,
-) -> Result<RHash, Error> {
-    let entry = ruby.hash_new();
-    let label = labels
-        .iter()
-        .find(|(id, _)| *id == state.owner)
-        .map(|(_, l)| l.clone());
-    entry.aset("owner", format!("{:#x}", state.owner))?;
-    entry.aset("name", label)?;
-    entry.aset("sharing", state.sharing)?;
-    entry.aset("exclusive", state.exclusive)?;
-    entry.aset(
-        "exclusive_purpose",
-        state.exclusive_purpose.map(|p| p.to_string()),
-    )?;
-    entry.aset("waiting", state.waiting)?;
-    entry.aset("purpose", state.purpose.map(|p| p.to_string()))?;
-    entry.aset(
-        "compatible",
-        state
-            .compatible
-            .as_ref()
-            .map(|c| c.iter().map(Purpose::to_string).collect::<Vec<_>>()),
-    )?;
-    entry.aset("sleeper", state.sleeper)?;
-    entry.aset(
-        "waited_seconds",
-        state.sleeping_for.map(|d| d.as_secs_f64()),
-    )?;
-    Ok(entry)
 }
 
 pub(crate) fn init(
