@@ -14,7 +14,10 @@ unless File.executable?(cargo)
 end
 
 offline = File.directory?(File.join(ext_dir, "vendor")) ? "--offline" : ""
+# Ruby loads holdfast.<DLEXT> ("so", "bundle"); cargo names the library
+# lib<name>.<SOEXT> ("so", "dylib").
 dlext = RbConfig::CONFIG["DLEXT"]
+soext = RbConfig::CONFIG["SOEXT"]
 target_dir = File.join(ext_dir, "target")
 
 File.write(File.join(ext_dir, "Makefile"), <<~MAKE)
@@ -27,7 +30,7 @@ File.write(File.join(ext_dir, "Makefile"), <<~MAKE)
 
   holdfast.#{dlext}:
   \tRUBY=$(RUBY) $(CARGO) build --release #{offline} --manifest-path #{ext_dir}/Cargo.toml --target-dir #{target_dir}
-  \tcp #{target_dir}/release/libholdfast_ext.so holdfast.#{dlext}
+  \tcp #{target_dir}/release/libholdfast_ext.#{soext} holdfast.#{dlext}
 
   install: holdfast.#{dlext}
   \tmkdir -p $(DESTDIR)$(sitearchdir)/holdfast
