@@ -131,6 +131,26 @@ class DurableTest < ContinuationTestCase
   end
 end
 
+class AutoloadTest < ContinuationTestCase
+  test "Holdfast::Continuable is there after require \"holdfast\", and Active Job loads only when it is used" do
+    out, status = Open3.capture2e(RbConfig.ruby, "-I#{File.expand_path("../../lib", __dir__)}", "-e", <<~RUBY)
+      require "holdfast"
+      p [defined?(::ActiveJob).nil?, defined?(::ActiveJob::Base).nil?]
+      Holdfast.configure { |c| c.store = Holdfast::Store.memory }
+      continuable = Holdfast::Continuable # loads Active Job
+      job_class = Class.new(ActiveJob::Base) do
+        include continuable
+        def perform = step(:only) { |_step| $done = :done }
+      end
+      ActiveJob::Base.logger = Logger.new(nil)
+      job_class.new.perform_now
+      p $done
+    RUBY
+    assert status.success?, out
+    assert_equal "[true, true]\n:done\n", out
+  end
+end
+
 class ForkTest < ContinuationTestCase
   test "a forked child opens its own store and never touches the parent's" do
     Dir.mktmpdir do |dir|

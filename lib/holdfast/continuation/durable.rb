@@ -15,7 +15,9 @@ module Holdfast
     # continuation implementation (Holdfast's, Rails 8.1's) defines both.
     class Durable
       def self.begin(job, store)
-        new(job, store.begin_execution(job.job_id, job.class.name))
+        # The class name is for listing; an anonymous job class has none.
+        class_name = job.class.name || "anonymous #{job.class.superclass.name}"
+        new(job, store.begin_execution(job.job_id, class_name))
       end
 
       attr_reader :execution
