@@ -42,6 +42,8 @@ class CursorsTest < ContinuationTestCase
   test "checkpoint! interrupts without moving the cursor" do
     run_plan(start: 7, moves: [->(s) { s.checkpoint! }], interrupt_at: 7)
     assert_equal({ "completed" => [], "current" => ["walk", 7] }, enqueued_jobs.last["continuation"])
+    # Rails 8.1 counts an interrupt under the interrupt's message.
+    assert_equal({ "Interrupted at 'walk', cursor '7' (stopping)" => 1 }, enqueued_jobs.last["exception_executions"])
   end
 
   test "compound and heterogeneous cursors come back as the same types" do
