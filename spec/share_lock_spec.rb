@@ -271,6 +271,55 @@ RSpec.describe Holdfast::ShareLock do
     end
   end
 
+  describe "timeouts" do
+    def elapsed
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      result = yield
+      [result, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started]
+    end
+
+    it "return within the timeout plus 50 ms when the holder never releases" do
+      holder = Thread.new { lock.start_exclusive; sleep }
+      Timeout.timeout(Bounded::WAIT) { Thread.pass until lock.snapshot.any? { |s| s["exclusive"] } }
+      result, took = elapsed { lock.start_exclusive(timeout: 0.1) }
+      expect(result).to be(false)
+      expect(took).to be_between(0.1, 0.15)
+    ensure
+      holder&.kill
+      join_within(holder) if holder
+    end
+
+    # The upgrader yields its share to :load; the holder gets in through it
+    # (and another thread's yield) and stays. Its share cannot be given back
+    # under the holder's lock, so it is given up, and the timeout holds.
+    it "bound an upgrade whose yielded share cannot be given back in time" do
+      yielding = Queue.new
+      release = Queue.new
+      other = Thread.new { lock.sharing { lock.yield_shares(compatible: [:load]) { yielding << true; pop_within(release) } } }
+      pop_within(yielding)
+      lock.start_sharing
+      holder = Thread.new do
+        lock.start_exclusive(purpose: :load)
+        begin
+          sleep
+        ensure
+          lock.stop_exclusive
+        end
+      end
+      until_sleeping(lock, holder, :start_exclusive)
+      result, took = elapsed { lock.start_exclusive(purpose: :unload, compatible: [:load], timeout: 0.1) }
+      expect(result).to be(false)
+      expect(took).to be_between(0.1, 0.15)
+      expect(lock.raw_state { |data| data[holder] }).to include(exclusive: true)
+      expect(lock.raw_state { |data| data[Thread.current]&.fetch(:sharing, 0) }.to_i).to eq(0)
+    ensure
+      holder&.kill
+      join_within(holder) if holder
+      release << true
+      join_within(other) if other
+    end
+  end
+
   describe "#snapshot" do
     it "is plain data with thread names and wait times, and works while the lock is busy" do
       holder, release = hold_share(lock, "holder")

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 
 static char message[2048];
@@ -53,6 +54,7 @@ struct call {
   size_t compatible_len;
   int64_t timeout_ms;
   pthread_barrier_t *together; /* upgrade only once every party shares */
+  int release_fd;               /* holding_thread: keep the lock until a byte arrives */
   holdfast_status status;
   char error[2048];
 };
@@ -67,6 +69,18 @@ static void *exclusive_thread(void *arg) {
   } else {
     holdfast_last_error_message(c->error, sizeof c->error);
   }
+  return NULL;
+}
+
+/* Takes the lock exclusively and keeps it until a byte arrives on release_fd. */
+static void *holding_thread(void *arg) {
+  struct call *c = arg;
+  bool acquired = false;
+  c->status = holdfast_share_lock_start_exclusive(c->lock, c->context, c->purpose, c->compatible,
+                                                  c->compatible_len, false, -1, &acquired);
+  char byte;
+  if (read(c->release_fd, &byte, 1) != 1) c->status = HOLDFAST_PANIC;
+  if (acquired) holdfast_share_lock_stop_exclusive(c->lock, c->context, NULL, 0);
   return NULL;
 }
 
@@ -208,8 +222,66 @@ static void test_bad_arguments(void) {
   CHECK(strcmp(holdfast_status_name(HOLDFAST_DEADLOCK), "HOLDFAST_DEADLOCK") == 0);
 }
 
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+}
+
+/* timeout_ms is a bound: the call returns within it plus 50 ms even when the
+ * holder never releases, and even for an upgrade whose yielded share cannot
+ * be given back while another context holds the lock (it is given up). */
+static void test_timeouts_are_bounds(void) {
+  holdfast_share_lock *lock = NULL;
+  bool acquired = true;
+  holdfast_share_lock_new("bounded", &lock);
+  CHECK(holdfast_share_lock_start_exclusive(lock, 40, NULL, NULL, 0, false, -1, &acquired) == HOLDFAST_OK);
+  double started = now_ms();
+  CHECK(holdfast_share_lock_start_exclusive(lock, 41, NULL, NULL, 0, false, 100, &acquired) == HOLDFAST_TIMEOUT);
+  double took = now_ms() - started;
+  CHECK(took >= 99 && took < 150);
+  CHECK(holdfast_share_lock_stop_exclusive(lock, 40, NULL, 0) == HOLDFAST_OK);
+
+  /* 50 and 51 share; 51 waits to upgrade for "c", yielding to "load"; 52
+   * waits for "load"; 50 upgrades for "unload", yielding to "load" too: 52
+   * gets in through both yields and stays; 50's 100 ms pass. */
+  const char *load[] = {"load"};
+  /* 50 and 51 wait on each other's incompatible yields (Rails' hang, a
+   * DEADLOCK with detection on): the timeout must bound it all the same. */
+  CHECK(holdfast_share_lock_set_detect_deadlocks(lock, false) == HOLDFAST_OK);
+  CHECK(holdfast_share_lock_start_sharing(lock, 50, -1, NULL) == HOLDFAST_OK);
+  struct call other = {.lock = lock, .context = 51, .purpose = "c", .compatible = load, .compatible_len = 1, .timeout_ms = -1};
+  pthread_t other_thread, holder_thread;
+  pthread_create(&other_thread, NULL, upgrade_thread, &other);
+  CHECK(until_sleeping(lock, 51, "start_exclusive"));
+  struct call holder = {.lock = lock, .context = 52, .purpose = "load", .timeout_ms = -1};
+  int release[2];
+  CHECK(pipe(release) == 0);
+  holder.release_fd = release[0];
+  pthread_create(&holder_thread, NULL, holding_thread, &holder);
+  CHECK(until_sleeping(lock, 52, "start_exclusive"));
+  started = now_ms();
+  CHECK(holdfast_share_lock_start_exclusive(lock, 50, "unload", load, 1, false, 100, &acquired) == HOLDFAST_TIMEOUT);
+  took = now_ms() - started;
+  CHECK(took >= 99 && took < 150);
+  char json[4096];
+  size_t len = 0;
+  CHECK(holdfast_share_lock_snapshot_json(lock, json, sizeof json, &len) == HOLDFAST_OK);
+  CHECK(strstr(json, "{\"context\":50,") == NULL || strstr(json, "{\"context\":50,\"name\":null,\"sharing\":0,") != NULL);
+  /* Now the holder lets go; the other upgrader then finishes. */
+  CHECK(write(release[1], "x", 1) == 1);
+  pthread_join(holder_thread, NULL);
+  close(release[0]);
+  close(release[1]);
+  CHECK(holder.status == HOLDFAST_OK);
+  pthread_join(other_thread, NULL);
+  CHECK(other.status == HOLDFAST_OK);
+  holdfast_share_lock_free(lock);
+}
+
 int main(void) {
   test_basics_and_reentrancy();
+  test_timeouts_are_bounds();
   test_exclusive_waits_for_sharers();
   test_timeout_names_the_holder();
   test_incompatible_upgrades_deadlock_and_compatible_ones_do_not();

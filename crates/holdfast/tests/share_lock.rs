@@ -598,3 +598,69 @@ fn randomized_stress_keeps_exclusion_and_reports_no_false_deadlocks() {
     assert_no_false_deadlocks(&reports.lock().unwrap());
     assert!(lock.snapshot().is_empty(), "{:?}", lock.snapshot());
 }
+
+/// A timeout is a bound, even for an upgrade whose yielded shares cannot be
+/// given back while another owner holds the lock: the holder here never
+/// releases, and every wait still returns within its timeout plus 50 ms.
+#[test]
+fn a_timeout_bounds_the_wait_even_when_the_holder_never_releases() {
+    let lock = Arc::new(ShareLock::new("bounded"));
+    let [holder, plain, upgrader] = owners::<3>();
+    let timeout = Duration::from_millis(100);
+    let slack = Duration::from_millis(50);
+
+    // A plain exclusive attempt against a holder that never leaves.
+    assert!(lock
+        .start_exclusive(holder, load(), &[], false, Some(&forever()))
+        .unwrap());
+    let started = Instant::now();
+    let wait = Wait {
+        deadline: Some(started + timeout),
+        ..Wait::default()
+    };
+    let result = lock.start_exclusive(plain, unload(), &[], false, Some(&wait));
+    assert!(matches!(result, Err(LockError::Timeout(_))), "{result:?}");
+    assert!(
+        started.elapsed() < timeout + slack,
+        "took {:?}",
+        started.elapsed()
+    );
+    lock.stop_exclusive(holder, &[], None).unwrap();
+
+    // An upgrade: the upgrader and another owner share; the other yields
+    // its share to :load attempts (as permit_concurrent_loads does); the
+    // holder waits for :load; the upgrader asks for :unload, yielding its
+    // share to :load too. The holder gets in through both yields and keeps
+    // the lock; the upgrader waits on. When its timeout passes, giving its
+    // share back would break the holder's exclusivity: it is given up.
+    let [other] = owners::<1>();
+    assert_eq!(lock.start_sharing(upgrader, None).unwrap(), 1);
+    assert_eq!(lock.start_sharing(other, None).unwrap(), 1);
+    let _other_yielded = lock.yield_begin(other, Purpose::Nil, &[load()], false);
+    let l = Arc::clone(&lock);
+    let holder_inside =
+        spawn(move || l.start_exclusive(holder, load(), &[], false, Some(&forever())));
+    until_sleeping(&lock, holder, "start_exclusive");
+    let l = Arc::clone(&lock);
+    let upgrade = spawn(move || {
+        let started = Instant::now();
+        let wait = Wait {
+            deadline: Some(started + timeout),
+            ..Wait::default()
+        };
+        let result = l.start_exclusive(upgrader, unload(), &[load()], false, Some(&wait));
+        (result, started.elapsed())
+    });
+    let (result, took) = upgrade
+        .recv_timeout(BOUND)
+        .expect("the upgrade's wait has a bound");
+    assert!(holder_inside.recv_timeout(BOUND).unwrap().unwrap());
+    assert!(matches!(result, Err(LockError::Timeout(_))), "{result:?}");
+    assert!(took < timeout + slack, "took {took:?}");
+    let after = state_of(&lock, upgrader);
+    assert!(
+        after.is_none() || after.as_ref().is_some_and(|s| s.sharing == 0 && !s.waiting),
+        "the upgrader's share was given up, not restored under the holder's lock: {after:?}"
+    );
+    assert_eq!(state_of(&lock, holder).map(|s| s.exclusive), Some(true));
+}

@@ -18,7 +18,7 @@ use magnus::{
     Symbol, TypedData, Value,
 };
 
-use crate::nogvl;
+use crate::{errors, nogvl};
 
 #[derive(TypedData)]
 #[magnus(class = "Holdfast::Store", free_immediately, size)]
@@ -37,21 +37,18 @@ pub(crate) struct RbExecution {
 
 impl DataTypeFunctions for RbExecution {}
 
-/// Runs store I/O with the GVL released; an interrupt that arrives first is
-/// raised (or, when it raises nothing, the call is made).
+/// Runs store I/O with the GVL released. An interrupt that arrives before
+/// it starts is raised instead (or, when it raises nothing, the call is
+/// made); one that arrives while it runs (the I/O cannot be cut short) is
+/// raised as soon as it returns, whatever its result.
 fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
     loop {
         if let Some(result) = nogvl::without_gvl(&op, &|| {}) {
+            ruby.thread_check_ints()?;
             return Ok(result);
         }
         ruby.thread_check_ints()?;
     }
-}
-
-/// `Holdfast::<path>` (Module#const_get follows `A::B` paths, classes or modules).
-fn exception(ruby: &Ruby, path: &str) -> Option<magnus::ExceptionClass> {
-    let holdfast: RModule = ruby.class_object().const_get("Holdfast").ok()?;
-    holdfast.funcall("const_get", (path,)).ok()
 }
 
 pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
@@ -66,8 +63,7 @@ pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
         StoreError::NotFound { .. } => "RecordNotFoundError",
         StoreError::Io { .. } => "StoreError",
     };
-    let class = exception(ruby, path).unwrap_or_else(|| ruby.exception_runtime_error());
-    Error::new(class, error.to_string())
+    errors::holdfast(ruby, path, error.to_string())
 }
 
 fn options(

@@ -389,9 +389,10 @@ impl ShareLock {
 
     /// Gives back shares yielded around a wait that has ended: Rails'
     /// `ensure`, which waits for a foreign exclusive holder to leave first.
-    /// After an interruption that wait can itself be interrupted by a new
-    /// one; then the shares are given up rather than restored under
-    /// someone else's exclusive lock.
+    /// That wait keeps the caller's deadline, so a timeout is a bound: when
+    /// it passes (or a new interrupt comes) while another owner still holds
+    /// the lock exclusively, the shares are given up rather than restored
+    /// under that owner's exclusive lock.
     fn give_back(
         &self,
         state: &mut MutexGuard<'_, State>,
@@ -400,7 +401,8 @@ impl ShareLock {
         wait: &Wait,
         waited: &Result<(), LockError>,
     ) -> Result<(), LockError> {
-        if matches!(waited, Err(LockError::Interrupted)) {
+        let interrupted = matches!(waited, Err(LockError::Interrupted));
+        if interrupted {
             if let Some(flag) = wait.interrupt {
                 flag.store(false, Ordering::SeqCst);
             }
@@ -410,8 +412,9 @@ impl ShareLock {
         let ensure = Wait {
             interrupt: wait.interrupt,
             poll: None,
-            long_wait: wait.long_wait,
-            deadline: None,
+            // An interrupted owner (being killed, say) runs no more reports.
+            long_wait: if interrupted { None } else { wait.long_wait },
+            deadline: wait.deadline,
             tolerate_deadlocks: wait.tolerate_deadlocks,
         };
         match self.wait_for(state, owner, WaitKind::YieldShares, &ensure) {
@@ -459,6 +462,11 @@ impl ShareLock {
             if flagged || wait.poll.is_some_and(|poll| poll()) {
                 break Err(LockError::Interrupted);
             }
+            // Checked after the interrupt, so a report that raised (and set
+            // the flag) ends the wait even when the lock came free meanwhile.
+            if !state.must_wait(owner, &kind) {
+                break Ok(());
+            }
             let now = Instant::now();
             if let Some((threshold, report)) = long_wait {
                 if now.duration_since(since) >= threshold {
@@ -467,9 +475,6 @@ impl ShareLock {
                     // The report may run arbitrary code (Ruby, a logger):
                     // never under this lock's mutex.
                     MutexGuard::unlocked(state, || report(&diagnostic));
-                    if !state.must_wait(owner, &kind) {
-                        break Ok(());
-                    }
                     continue;
                 }
             }

@@ -167,8 +167,12 @@ impl Invoker<Rb> for RbInvoker<'_> {
             // ActiveSupport's terminator: `throw :abort` in a before callback
             // halts the chain. With no `catch` above it, Ruby raises it as
             // UncaughtThrowError at the throw, which is what arrives here.
-            Err(error) if position == Position::Before && errors::is_abort_throw(ruby, &error) => {
-                Ok(Flow::Halt)
+            Err(error) if position == Position::Before => {
+                match errors::is_abort_throw(ruby, &error) {
+                    Ok(true) => Ok(Flow::Halt),
+                    Ok(false) => Err(error.into()),
+                    Err(interrupted) => Err(interrupted.into()),
+                }
             }
             Err(error) => Err(error.into()),
         }

@@ -290,7 +290,7 @@ impl RbShareLock {
     /// Plain data (JSON-ready): one Hash per owner, in the core's one shape
     /// (`holdfast::share_lock::snapshot_json`), threads named.
     fn snapshot(ruby: &Ruby, rb_self: &Self) -> Result<Value, Error> {
-        let labels = thread_labels(ruby);
+        let labels = thread_labels(ruby)?;
         let name_of = |context: ContextId| {
             labels
                 .iter()
@@ -313,20 +313,21 @@ impl RbShareLock {
                 ),
             ));
         }
-        let what = format!("declared with waiting_on at {}", caller_location(ruby));
+        let what = format!("declared with waiting_on at {}", caller_location(ruby)?);
         let declared = ShareLock::declare_wait(owner(ruby), target.as_raw() as ContextId, &what)
-            .map_err(|d| errors::holdfast(ruby, "DeadlockError", render(ruby, &d)))?;
+            .map_err(|d| match render(ruby, &d) {
+                Ok(message) => errors::holdfast(ruby, "DeadlockError", message),
+                Err(interrupted) => interrupted,
+            })?;
         let result = ruby.yield_value::<_, Value>(());
         drop(declared);
         result
     }
 }
 
-fn caller_location(ruby: &Ruby) -> String {
-    ruby.eval::<Option<String>>("caller_locations(3, 1)&.first&.to_s")
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| "?".into())
+fn caller_location(ruby: &Ruby) -> Result<String, Error> {
+    let location: Option<String> = ruby.eval("caller_locations(3, 1)&.first&.to_s")?;
+    Ok(location.unwrap_or_else(|| "?".into()))
 }
 
 /// The keywords of `exclusive`, with Rails' defaults.
