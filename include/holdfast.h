@@ -121,55 +121,6 @@ typedef uint32_t holdfast_status;
 #endif // __cplusplus
 
 /*
- When checkpoints reach the disk (`holdfast_store_options.durability`).
- */
-enum holdfast_durability
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  /*
-   Each checkpoint returns once committed.
-   */
-  HOLDFAST_DURABILITY_EVERY_CHECKPOINT = 0,
-  /*
-   Write-behind: committed at most every `interval_ms`, many jobs per commit.
-   */
-  HOLDFAST_DURABILITY_INTERVAL = 1,
-  /*
-   Committed when a step completes or the job is interrupted.
-   */
-  HOLDFAST_DURABILITY_STEP_BOUNDARIES = 2,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum holdfast_durability holdfast_durability;
-#else
-typedef uint32_t holdfast_durability;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/*
- Which records `holdfast_store_list_json` returns.
- */
-enum holdfast_record_state
-#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
-  : uint32_t
-#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
- {
-  HOLDFAST_RECORDS_ANY = 0,
-  HOLDFAST_RECORDS_IN_FLIGHT = 1,
-  HOLDFAST_RECORDS_COMPLETED = 2,
-};
-#ifndef __cplusplus
-#if __STDC_VERSION__ >= 202311L
-typedef enum holdfast_record_state holdfast_record_state;
-#else
-typedef uint32_t holdfast_record_state;
-#endif // __STDC_VERSION__ >= 202311L
-#endif // __cplusplus
-
-/*
  Opaque handle of one execution, made by `holdfast_executor_run`;
  complete it with `holdfast_execution_complete`, release it with
  `holdfast_execution_free`.
@@ -233,6 +184,14 @@ typedef void (*holdfast_error_reporter_fn)(void *userdata,
 typedef int (*holdfast_work_fn)(void *userdata);
 
 /*
+ When checkpoints reach the disk (`holdfast_store_options.durability`):
+ one of the `HOLDFAST_DURABILITY_*` values. A plain integer, not a C enum,
+ so a value outside them is an error Holdfast reports
+ (`HOLDFAST_INVALID_ARGUMENT`), never undefined behaviour.
+ */
+typedef uint32_t holdfast_durability;
+
+/*
  Options for opening a store. A zero-initialised struct (`= {0}`), or
  NULL, means the defaults, field by field: every_checkpoint, 64 KiB
  cursors, SQLite synchronous FULL with a 5 s busy timeout, PostgreSQL
@@ -271,6 +230,13 @@ typedef struct {
 } holdfast_store_options;
 
 /*
+ Which records `holdfast_store_list_json` returns: one of the
+ `HOLDFAST_RECORDS_*` values (a plain integer, checked; see
+ `holdfast_durability`).
+ */
+typedef uint32_t holdfast_record_state;
+
+/*
  What `holdfast_store_execution_get_info` reports.
  */
 typedef struct {
@@ -294,6 +260,27 @@ typedef struct {
   bool has_current_step;
   bool has_cursor;
 } holdfast_store_execution_info;
+
+/*
+ Each checkpoint returns once committed.
+ */
+#define HOLDFAST_DURABILITY_EVERY_CHECKPOINT 0
+
+/*
+ Write-behind: committed at most every `interval_ms`, many jobs per commit.
+ */
+#define HOLDFAST_DURABILITY_INTERVAL 1
+
+/*
+ Committed when a step completes or the job is interrupted.
+ */
+#define HOLDFAST_DURABILITY_STEP_BOUNDARIES 2
+
+#define HOLDFAST_RECORDS_ANY 0
+
+#define HOLDFAST_RECORDS_IN_FLIGHT 1
+
+#define HOLDFAST_RECORDS_COMPLETED 2
 
 #ifdef __cplusplus
 extern "C" {

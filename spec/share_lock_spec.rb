@@ -35,7 +35,12 @@ RSpec.describe Holdfast::ShareLock do
     expect { lock.start_exclusive(compatible: :load) }.to raise_error(ArgumentError, /compatible must be an Array/)
     expect { lock.start_exclusive(wait: 1) }.to raise_error(ArgumentError, /unknown keyword: :wait/)
     expect { lock.sharing(wait: 1) {} }.to raise_error(ArgumentError, "unknown keyword: :wait")
-    expect { lock.start_sharing(timeout: -1) }.to raise_error(ArgumentError, /non-negative/)
+    [-1, Float::NAN, Float::INFINITY, 1e19, 1e20].each do |bad|
+      expect { lock.start_sharing(timeout: bad) }
+        .to raise_error(ArgumentError, /\Atimeout must be a number of seconds from 0 to 315360000, got .*\(or nil to wait forever\)\z/)
+      expect { lock.exclusive(timeout: bad) {} }.to raise_error(ArgumentError, /\Atimeout must be/)
+    end
+    expect(lock.exclusive(timeout: 315_360_000) { :ran }).to eq(:ran)
   end
 
   describe "timeouts" do
@@ -417,6 +422,9 @@ RSpec.describe "Holdfast.lock_wait_threshold" do
   end
 
   it "rejects a threshold that is not a positive number" do
-    expect { Holdfast.lock_wait_threshold = 0 }.to raise_error(ArgumentError, /positive number of seconds/)
+    [0, -1, Float::NAN, Float::INFINITY, 1e20].each do |bad|
+      expect { Holdfast.lock_wait_threshold = bad }
+        .to raise_error(ArgumentError, /\Alock_wait_threshold must be a number of seconds above 0 and at most 315360000, got /)
+    end
   end
 end

@@ -84,6 +84,33 @@ RSpec.describe Holdfast::Store do
         expect { store.begin_execution("x" * 256, "Job") }.to raise_error(Holdfast::LimitError, /job id is 256 bytes/)
         expect(store.get(job_id)["current"]).to eq(%w[s 1])
       end
+
+      it "refuses ids and names that are not Strings, a current of three elements and NUL bytes, writing nothing" do
+        execution = store.begin_execution(job_id, "Job")
+        execution.checkpoint(current: ["s", "1"])
+        [{ id: 1 }, Object.new, 42, nil].each do |bad|
+          expect { store.begin_execution(bad, "Job") }.to raise_error(ArgumentError, /\Athe job id must be a String, got /)
+          expect { store.get(bad) }.to raise_error(ArgumentError, /\Athe job id must be a String/)
+          next if bad.nil? # no current step (and so no cursor) is valid
+
+          expect { execution.checkpoint(current: [bad, "2"]) }.to raise_error(ArgumentError, /\Athe step name must be a String/)
+          expect { execution.checkpoint(completed: [bad]) }.to raise_error(ArgumentError, /\Athe step name must be a String/)
+        end
+        expect { store.begin_execution(job_id, 7) }.to raise_error(ArgumentError, /\Athe job class must be a String/)
+        expect { execution.checkpoint(current: ["s", "2", "extra"]) }
+          .to raise_error(ArgumentError, /\Acurrent must be nil or \[step_name, cursor\], got \["s", "2", "extra"\]/)
+        expect { execution.checkpoint(completed: "s") }.to raise_error(ArgumentError, /completed must be an Array/)
+        expect { execution.checkpoint(current: ["a\0b", "2"]) }.to raise_error(ArgumentError, /NUL/)
+        expect { store.begin_execution("a\0b", "Job") }.to raise_error(ArgumentError, /NUL/)
+        expect(store.get(job_id)["current"]).to eq(%w[s 1])
+        execution.checkpoint(current: [:s, "3"])
+        expect(store.get(job_id)["current"]).to eq(%w[s 3])
+        execution.complete
+        expect { execution.checkpoint(current: ["s", "4"]) }.to raise_error(ArgumentError, /already completed its record/)
+        record = store.get(job_id)
+        expect(record["completed_at"]).not_to be_nil
+        expect(record["current"]).to eq(%w[s 3])
+      end
     end
   end
 
@@ -107,7 +134,17 @@ RSpec.describe Holdfast::Store do
     expect { described_class.memory(durability: :sometimes) }
       .to raise_error(ArgumentError, /durability must be :every_checkpoint, :step_boundaries or \{ interval: milliseconds \}/)
     expect { described_class.memory(durability: { interval: 0 }) }
-      .to raise_error(ArgumentError, /durability interval must be a positive number of milliseconds/)
+      .to raise_error(ArgumentError, "durability interval must be a number of milliseconds from 1 to 315360000000, got 0")
+    expect(described_class.memory(durability: { interval: 0.6 }).durability).to eq(interval: 1)
+    expect { described_class.memory(durability: { interval: 0.4 }) }
+      .to raise_error(ArgumentError, /durability interval must be a number of milliseconds from 1 .* got 0.4\z/)
+    [Float::INFINITY, Float::NAN, 1e20, "5", Complex(1, 1)].each do |bad|
+      expect { described_class.memory(durability: { interval: bad }) }
+        .to raise_error(ArgumentError, /durability interval must be a number of milliseconds .* got #{Regexp.escape(bad.inspect)}/)
+    end
+    expect { described_class.sqlite(File.join(@dir, "x"), busy_timeout: 2_147_484) }
+      .to raise_error(ArgumentError, /busy_timeout must be a number of seconds from 0.0 to 2147483.647, got 2147484/)
+    expect { described_class.memory(retention: Float::INFINITY) }.to raise_error(ArgumentError, /retention/)
     expect { described_class.sqlite(File.join(@dir, "x"), synchronous: :off) }.to raise_error(ArgumentError, /:full or :normal/)
   end
 

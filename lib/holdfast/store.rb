@@ -33,7 +33,8 @@ module Holdfast
         end
 
         __open_sqlite(File.expand_path(path.to_s), durability_name(durability), synchronous == :normal,
-                      milliseconds(busy_timeout, "busy_timeout"), max_cursor_bytes, retention_ms(retention))
+                      milliseconds(busy_timeout, "busy_timeout", minimum: 0, maximum: 2**31 - 1),
+                      max_cursor_bytes, retention_ms(retention))
       end
 
       # +table+ is created if absent; the URL's password never appears in
@@ -82,19 +83,26 @@ module Holdfast
                              "got #{durability.inspect}"
       end
 
+      # Ten years: longer is "forever", spelled otherwise (no retention).
+      MAX_MS = 10 * 365 * 24 * 60 * 60 * 1000
+
       # Seconds (or, with +milliseconds+, milliseconds) as whole
-      # milliseconds; an ActiveSupport::Duration is taken as what it says.
-      def milliseconds(value, what, milliseconds: false)
+      # milliseconds, from +minimum+ to +maximum+; an ActiveSupport::Duration
+      # is taken as what it says. Anything else (NaN, infinity, a String, a
+      # value that rounds below the minimum) is an ArgumentError that says so.
+      def milliseconds(value, what, milliseconds: false, minimum: 1, maximum: MAX_MS)
         # ActiveSupport gives every Numeric #in_milliseconds (reading it as
         # seconds), so only a Duration is asked for it.
         ms = if defined?(::ActiveSupport::Duration) && value.is_a?(::ActiveSupport::Duration) then value.in_milliseconds
-             elsif value.is_a?(Numeric) then milliseconds ? value : value * 1000
+             elsif value.is_a?(Numeric) && value.real? then milliseconds ? value : value * 1000
              end
-        unless ms.is_a?(Numeric) && ms.positive?
-          raise ArgumentError, "#{what} must be a positive number of #{milliseconds ? "milliseconds" : "seconds"}, " \
-                               "got #{value.inspect}"
+        rounded = ms.round if ms.is_a?(Numeric) && ms.to_f.finite?
+        unless rounded && rounded >= minimum && rounded <= maximum
+          unit = milliseconds ? "milliseconds" : "seconds"
+          low, high = [minimum, maximum].map { |m| milliseconds ? m : m / 1000.0 }
+          raise ArgumentError, "#{what} must be a number of #{unit} from #{low} to #{high}, got #{value.inspect}"
         end
-        ms.round
+        rounded
       end
 
       def retention_ms(retention)
@@ -109,7 +117,7 @@ module Holdfast
     # "current" => [step, cursor] or nil, "resumptions", "token",
     # "created_at", "updated_at", "completed_at"), or nil.
     def get(job_id)
-      __get(job_id.to_s)
+      __get(Store.name_arg(job_id, "job id"))
     end
 
     # Records by state (:in_flight, :completed or :any) and job class, most
@@ -119,7 +127,8 @@ module Holdfast
         raise ArgumentError, "order must be :newest_first or :oldest_first, got #{order.inspect}"
       end
 
-      __list(state, job_class&.to_s, Integer(limit), order == :newest_first)
+      job_class = job_class.name if job_class.is_a?(Module)
+      __list(state, job_class && Store.name_arg(job_class, "job class"), Integer(limit), order == :newest_first)
     end
 
     # Deletes completed records (completed before +completed_before+, a
@@ -134,7 +143,15 @@ module Holdfast
     # progress to resume from.
     def begin_execution(job_id, job_class)
       job_class = job_class.name if job_class.is_a?(Module)
-      __begin(job_id.to_s, job_class.to_s)
+      __begin(Store.name_arg(job_id, "job id"), Store.name_arg(job_class, "job class"))
+    end
+
+    # Ids and names are Strings (or Symbols); anything else is refused
+    # rather than turned into some String by to_s.
+    def self.name_arg(value, what)
+      return value.to_s if value.is_a?(String) || value.is_a?(Symbol)
+
+      raise ArgumentError, "the #{what} must be a String, got #{value.class} (#{value.inspect[0, 60]})"
     end
 
     # :every_checkpoint, :step_boundaries or { interval: ms }.
@@ -155,12 +172,20 @@ module Holdfast
       # durability. Raises Holdfast::Continuation::StaleExecutionError when
       # a newer execution owns the job (nothing is written).
       def checkpoint(completed: [], current: nil, interrupt: false)
+        unless current.nil? || (current.is_a?(Array) && (1..2).cover?(current.size))
+          raise ArgumentError, "current must be nil or [step_name, cursor], got #{current.inspect[0, 80]}"
+        end
+
         step, cursor = current
         unless cursor.nil? || cursor.is_a?(String)
           raise ArgumentError, "the cursor must be a String (serialize it first, e.g. to JSON), got #{cursor.class}"
         end
+        unless completed.is_a?(Array)
+          raise ArgumentError, "completed must be an Array of step names, got #{completed.class}"
+        end
 
-        __checkpoint(Array(completed).map(&:to_s), step&.to_s, cursor, interrupt ? true : false)
+        __checkpoint(completed.map { |name| Store.name_arg(name, "step name") },
+                     step && Store.name_arg(step, "step name"), cursor, interrupt ? true : false)
       end
 
       def inspect

@@ -80,6 +80,19 @@ class CursorsTest < ContinuationTestCase
     error = assert_raises(Holdfast::Continuation::InvalidCursorError) { perform_enqueued_jobs }
     assert_match(/\ACursor class 'Object' cannot be serialized by Active Job/, error.message)
   end
+
+  test "cursors JSON cannot hold (too deep, recursive, NaN, not UTF-8) raise InvalidCursorError at set!" do
+    deep = 150.times.reduce(1) { |inner, _| [inner] }
+    recursive = [1].tap { |array| array << array }
+    { deep => /cannot be serialized/, recursive => /contains itself/, Float::NAN => /cannot be serialized/,
+      "\xFF\xFE".b => /cannot be serialized/ }.each do |cursor, message|
+      CursorJob.plan = { start: 0, moves: [->(s) { s.set!(1) }, ->(s) { s.set!(cursor) }] }
+      CursorJob.perform_later
+      error = assert_raises(Holdfast::Continuation::InvalidCursorError, "cursor #{cursor.class}") { perform_enqueued_jobs }
+      assert_match message, error.message
+      assert_match(/\ACursor class '(Array|Float|String)'/, error.message)
+    end
+  end
 end
 
 require "active_record"

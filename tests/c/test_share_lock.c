@@ -8,6 +8,7 @@
 #include "check.h"
 
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -213,6 +214,10 @@ static void test_bad_arguments(void) {
   const char *with_null[] = {"load", NULL};
   CHECK(holdfast_share_lock_start_exclusive(lock, 1, NULL, with_null, 2, false, -1, NULL) == HOLDFAST_NULL_ARGUMENT);
   CHECK(holdfast_share_lock_snapshot_json(lock, NULL, 0, NULL) == HOLDFAST_NULL_ARGUMENT);
+  /* A timeout past ten years is refused, not an overflow. */
+  CHECK(holdfast_share_lock_start_sharing(lock, 1, INT64_MAX, NULL) == HOLDFAST_INVALID_ARGUMENT);
+  bool got = false;
+  CHECK(holdfast_share_lock_start_exclusive(lock, 1, NULL, NULL, 0, false, INT64_MAX, &got) == HOLDFAST_INVALID_ARGUMENT);
   holdfast_executor *executor = NULL;
   holdfast_executor_new(&executor);
   CHECK(holdfast_share_lock_start_sharing((holdfast_share_lock *)executor, 1, -1, NULL) == HOLDFAST_INVALID_HANDLE);

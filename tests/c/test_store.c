@@ -11,6 +11,7 @@
 #include "check.h"
 
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,7 +130,27 @@ static void bad_input(holdfast_store *store) {
   options.durability = HOLDFAST_DURABILITY_INTERVAL;
   holdfast_store *s = NULL;
   CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_INVALID_ARGUMENT);
-  CHECK(strstr(last_error(), "interval_ms of at least 1") != NULL);
+  CHECK(strstr(last_error(), "durability interval must be from 1 to 315360000000 milliseconds, got 0") != NULL);
+  /* Integers out of range are errors, not undefined behaviour or panics. */
+  options.durability = 3;
+  CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "durability 3 is not one of") != NULL);
+  options.durability = HOLDFAST_DURABILITY_EVERY_CHECKPOINT;
+  options.sqlite_busy_timeout_ms = (uint64_t)INT32_MAX + 1;
+  CHECK(holdfast_store_open_sqlite("/tmp/holdfast-never-opened.sqlite3", &options, &s) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "busy_timeout must be at most 2147483647 ms") != NULL);
+  options.sqlite_busy_timeout_ms = 0;
+  options.max_cursor_bytes = (size_t)1 << 40;
+  CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_INVALID_ARGUMENT);
+  options.max_cursor_bytes = 0;
+  options.retention_ms = INT64_MAX;
+  CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_INVALID_ARGUMENT);
+  size_t len = 0;
+  CHECK(holdfast_store_list_json(store, 0xFFFFFFFFu, NULL, 10, true, json, sizeof json, &len) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "state 4294967295 is not one of") != NULL);
+  /* NUL inside a name: refused the same on every backend. */
+  CHECK(holdfast_store_begin(store, (const uint8_t *)"a\0b", 3, S("J"), &e) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "contains a NUL byte") != NULL);
 }
 
 static void sqlite_files(const char *dir) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use holdfast::share_lock::{snapshot_json, Diagnostic};
-use holdfast::{LockError, Purpose, ShareLock, Wait};
+use holdfast::{limits, LockError, Purpose, ShareLock, Wait};
 
 use crate::buffers::write_text;
 use crate::error::{holdfast_status, Failure};
@@ -90,18 +90,22 @@ unsafe fn purposes(
         .collect()
 }
 
-fn deadline(timeout_ms: i64) -> Option<Instant> {
-    u64::try_from(timeout_ms)
-        .ok()
-        .map(|ms| Instant::now() + Duration::from_millis(ms))
+/// A negative `timeout_ms` waits forever; otherwise at most ten years.
+fn deadline(timeout_ms: i64) -> Result<Option<Instant>, Failure> {
+    let Ok(ms) = u64::try_from(timeout_ms) else {
+        return Ok(None);
+    };
+    let timeout = limits::millis("timeout_ms", ms, Duration::ZERO, limits::MAX_DURATION)
+        .map_err(|message| Failure::new(holdfast_status::HOLDFAST_INVALID_ARGUMENT, message))?;
+    Ok(Some(limits::deadline(timeout)))
 }
 
-fn wait_with(lock: &ShareLock, timeout_ms: i64) -> Wait<'static> {
-    Wait {
-        deadline: deadline(timeout_ms),
+fn wait_with(lock: &ShareLock, timeout_ms: i64) -> Result<Wait<'static>, Failure> {
+    Ok(Wait {
+        deadline: deadline(timeout_ms)?,
         tolerate_deadlocks: !lock.detects_deadlocks(),
         ..Wait::default()
-    }
+    })
 }
 
 /// Makes a lock. `name` (NULL for "holdfast_share_lock") appears in error
@@ -185,7 +189,7 @@ pub unsafe extern "C" fn holdfast_share_lock_start_sharing(
 ) -> holdfast_status {
     boundary("holdfast_share_lock_start_sharing", || {
         let lock = handles::share_lock(lock as usize)?;
-        let wait = wait_with(&lock, timeout_ms);
+        let wait = wait_with(&lock, timeout_ms)?;
         let shares = lock
             .start_sharing(context, Some(&wait))
             .map_err(lock_failure)?;
@@ -247,7 +251,7 @@ pub unsafe extern "C" fn holdfast_share_lock_start_exclusive(
         let purpose = unsafe { self::purpose(purpose, "purpose") }?;
         // SAFETY: per this function's contract.
         let compatible = unsafe { purposes(compatible, compatible_len, "compatible") }?;
-        let wait = wait_with(&lock, timeout_ms);
+        let wait = wait_with(&lock, timeout_ms)?;
         let acquired = lock
             .start_exclusive(context, purpose, &compatible, no_wait, Some(&wait))
             .map_err(lock_failure)?;
@@ -277,7 +281,7 @@ pub unsafe extern "C" fn holdfast_share_lock_stop_exclusive(
         let lock = handles::share_lock(lock as usize)?;
         // SAFETY: per this function's contract.
         let compatible = unsafe { purposes(compatible, compatible_len, "compatible") }?;
-        let wait = wait_with(&lock, -1);
+        let wait = wait_with(&lock, -1)?;
         lock.stop_exclusive(context, &compatible, Some(&wait))
             .map_err(lock_failure)
     })

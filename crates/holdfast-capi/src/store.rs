@@ -23,17 +23,17 @@ pub struct holdfast_store {
     _private: [u8; 0],
 }
 
-/// When checkpoints reach the disk (`holdfast_store_options.durability`).
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum holdfast_durability {
-    /// Each checkpoint returns once committed.
-    HOLDFAST_DURABILITY_EVERY_CHECKPOINT = 0,
-    /// Write-behind: committed at most every `interval_ms`, many jobs per commit.
-    HOLDFAST_DURABILITY_INTERVAL = 1,
-    /// Committed when a step completes or the job is interrupted.
-    HOLDFAST_DURABILITY_STEP_BOUNDARIES = 2,
-}
+/// When checkpoints reach the disk (`holdfast_store_options.durability`):
+/// one of the `HOLDFAST_DURABILITY_*` values. A plain integer, not a C enum,
+/// so a value outside them is an error Holdfast reports
+/// (`HOLDFAST_INVALID_ARGUMENT`), never undefined behaviour.
+pub type holdfast_durability = u32;
+/// Each checkpoint returns once committed.
+pub const HOLDFAST_DURABILITY_EVERY_CHECKPOINT: holdfast_durability = 0;
+/// Write-behind: committed at most every `interval_ms`, many jobs per commit.
+pub const HOLDFAST_DURABILITY_INTERVAL: holdfast_durability = 1;
+/// Committed when a step completes or the job is interrupted.
+pub const HOLDFAST_DURABILITY_STEP_BOUNDARIES: holdfast_durability = 2;
 
 /// Options for opening a store. A zero-initialised struct (`= {0}`), or
 /// NULL, means the defaults, field by field: every_checkpoint, 64 KiB
@@ -93,15 +93,18 @@ unsafe fn read_options(options: *const holdfast_store_options) -> Result<Opened,
     // SAFETY: non-NULL and readable per the contract.
     let o = unsafe { &*options };
     opened.store.durability = match o.durability {
-        holdfast_durability::HOLDFAST_DURABILITY_EVERY_CHECKPOINT => Durability::EveryCheckpoint,
-        holdfast_durability::HOLDFAST_DURABILITY_STEP_BOUNDARIES => Durability::StepBoundaries,
-        holdfast_durability::HOLDFAST_DURABILITY_INTERVAL if o.interval_ms > 0 => {
-            Durability::Interval(Duration::from_millis(o.interval_ms))
+        HOLDFAST_DURABILITY_EVERY_CHECKPOINT => Durability::EveryCheckpoint,
+        HOLDFAST_DURABILITY_STEP_BOUNDARIES => Durability::StepBoundaries,
+        HOLDFAST_DURABILITY_INTERVAL => {
+            Durability::interval_ms(o.interval_ms).map_err(store_failure)?
         }
-        holdfast_durability::HOLDFAST_DURABILITY_INTERVAL => {
+        other => {
             return Err(Failure::new(
                 holdfast_status::HOLDFAST_INVALID_ARGUMENT,
-                "durability HOLDFAST_DURABILITY_INTERVAL needs interval_ms of at least 1",
+                format!(
+                    "durability {other} is not one of HOLDFAST_DURABILITY_EVERY_CHECKPOINT (0), \
+                     HOLDFAST_DURABILITY_INTERVAL (1), HOLDFAST_DURABILITY_STEP_BOUNDARIES (2)"
+                ),
             ))
         }
     };
@@ -124,6 +127,7 @@ unsafe fn read_options(options: *const holdfast_store_options) -> Result<Opened,
         opened.postgres.table =
             unsafe { c_str_arg(o.postgres_table, "postgres_table") }?.to_owned();
     }
+    opened.store.check().map_err(store_failure)?;
     Ok(opened)
 }
 
@@ -283,14 +287,13 @@ pub unsafe extern "C" fn holdfast_store_get_json(
     })
 }
 
-/// Which records `holdfast_store_list_json` returns.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum holdfast_record_state {
-    HOLDFAST_RECORDS_ANY = 0,
-    HOLDFAST_RECORDS_IN_FLIGHT = 1,
-    HOLDFAST_RECORDS_COMPLETED = 2,
-}
+/// Which records `holdfast_store_list_json` returns: one of the
+/// `HOLDFAST_RECORDS_*` values (a plain integer, checked; see
+/// `holdfast_durability`).
+pub type holdfast_record_state = u32;
+pub const HOLDFAST_RECORDS_ANY: holdfast_record_state = 0;
+pub const HOLDFAST_RECORDS_IN_FLIGHT: holdfast_record_state = 1;
+pub const HOLDFAST_RECORDS_COMPLETED: holdfast_record_state = 2;
 
 /// Writes a JSON array of records (as `holdfast_store_get_json` writes
 /// one), at most `limit`, most recently updated first when
@@ -320,9 +323,18 @@ pub unsafe extern "C" fn holdfast_store_list_json(
         };
         let query = ListQuery {
             state: match state {
-                holdfast_record_state::HOLDFAST_RECORDS_ANY => State::Any,
-                holdfast_record_state::HOLDFAST_RECORDS_IN_FLIGHT => State::InFlight,
-                holdfast_record_state::HOLDFAST_RECORDS_COMPLETED => State::Completed,
+                HOLDFAST_RECORDS_ANY => State::Any,
+                HOLDFAST_RECORDS_IN_FLIGHT => State::InFlight,
+                HOLDFAST_RECORDS_COMPLETED => State::Completed,
+                other => {
+                    return Err(Failure::new(
+                        holdfast_status::HOLDFAST_INVALID_ARGUMENT,
+                        format!(
+                            "state {other} is not one of HOLDFAST_RECORDS_ANY (0), \
+                             HOLDFAST_RECORDS_IN_FLIGHT (1), HOLDFAST_RECORDS_COMPLETED (2)"
+                        ),
+                    ))
+                }
             },
             job_class,
             limit,

@@ -7,6 +7,7 @@
 
 mod context;
 pub mod executor;
+pub mod limits;
 pub mod share_lock;
 pub mod store;
 

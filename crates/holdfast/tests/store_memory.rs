@@ -161,10 +161,18 @@ fn durability_names_parse_and_bad_ones_say_what_is_allowed() {
         Durability::parse("step_boundaries").unwrap(),
         Durability::StepBoundaries
     );
-    for bad in ["interval:0", "interval:", "always"] {
+    for bad in ["interval:", "always", "interval:-5"] {
         let error = Durability::parse(bad).unwrap_err().to_string();
         assert!(
             error.contains("use every_checkpoint, step_boundaries or interval:<milliseconds>"),
+            "{error}"
+        );
+    }
+    for bad in ["interval:0", "interval:315360000001"] {
+        let error = Durability::parse(bad).unwrap_err().to_string();
+        assert!(
+            error
+                .starts_with("the durability interval must be from 1 to 315360000000 milliseconds"),
             "{error}"
         );
     }

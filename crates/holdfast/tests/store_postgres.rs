@@ -54,6 +54,90 @@ fn list_and_prune() {
     });
 }
 
+/// A write the server refuses (here a trigger refuses one job's writes)
+/// fails that job's next checkpoint alone; the other jobs in the same
+/// write-behind batch are committed.
+#[test]
+fn one_refused_write_fails_alone_in_its_batch() {
+    use holdfast::store::{Checkpoint, Current, Durability, Progress};
+    use std::time::Duration;
+
+    let table = format!("holdfast_poison_{}", std::process::id());
+    let pg = PostgresOptions {
+        table: table.clone(),
+        ..PostgresOptions::default()
+    };
+    let options = StoreOptions {
+        durability: Durability::Interval(Duration::from_secs(3600)),
+        ..StoreOptions::default()
+    };
+    let store = Store::postgres(&url(), &pg, options).unwrap();
+    let mut admin = postgres::Client::connect(&url(), postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "CREATE OR REPLACE FUNCTION {table}_refuse() RETURNS trigger AS $$
+             BEGIN
+               IF NEW.job_id = 'poisoned' AND NEW.cursor IS NOT NULL THEN
+                 RAISE EXCEPTION 'refused for the test';
+               END IF;
+               RETURN NEW;
+             END $$ LANGUAGE plpgsql;
+             CREATE TRIGGER {table}_refuse BEFORE UPDATE ON {table}
+               FOR EACH ROW EXECUTE FUNCTION {table}_refuse();"
+        ))
+        .unwrap();
+    let at = |cursor: &[u8]| Progress {
+        completed: vec![],
+        current: Some(Current {
+            step: "s".into(),
+            cursor: Some(cursor.to_vec()),
+        }),
+    };
+    let poisoned = store.begin_execution("poisoned", "Job").unwrap();
+    let healthy = store.begin_execution("healthy", "Job").unwrap();
+    // Cursor moves, behind: both land in one batch at the flush.
+    store
+        .checkpoint(&poisoned, at(b"1"), Checkpoint::Cursor)
+        .unwrap();
+    store
+        .checkpoint(&healthy, at(b"1"), Checkpoint::Cursor)
+        .unwrap();
+    let flushed = store.flush();
+    assert!(
+        flushed
+            .as_ref()
+            .is_err_and(|e| e.to_string().contains("refused for the test")),
+        "{flushed:?}"
+    );
+    let error = store
+        .checkpoint(&poisoned, at(b"2"), Checkpoint::Cursor)
+        .unwrap_err();
+    assert!(
+        error.to_string().contains("refused for the test"),
+        "{error}"
+    );
+    store
+        .checkpoint(&healthy, at(b"2"), Checkpoint::Cursor)
+        .unwrap();
+    let reader = Store::postgres(&url(), &pg, StoreOptions::default()).unwrap();
+    assert_eq!(
+        reader.get("healthy").unwrap().unwrap().progress,
+        at(b"1"),
+        "the healthy job's write in the poisoned batch was committed"
+    );
+    // The refused job's progress is kept and retried (it fails again and
+    // flush says so); the healthy job's is committed all the same.
+    assert!(store
+        .flush()
+        .is_err_and(|e| e.to_string().contains("refused for the test")));
+    assert_eq!(reader.get("healthy").unwrap().unwrap().progress, at(b"2"));
+    admin
+        .batch_execute(&format!(
+            "DROP TABLE {table}; DROP FUNCTION {table}_refuse();"
+        ))
+        .unwrap();
+}
+
 #[test]
 fn fencing_race() {
     store_cases::fencing_race(&opener(), 1000);

@@ -71,13 +71,15 @@ fn options(
     max_cursor_bytes: Option<usize>,
     retention_ms: Option<u64>,
 ) -> Result<StoreOptions, StoreError> {
-    Ok(StoreOptions {
+    let options = StoreOptions {
         durability: Durability::parse(&durability)?,
         limits: max_cursor_bytes.map_or_else(Limits::default, |max| Limits {
             max_cursor_bytes: max,
         }),
         retention: retention_ms.map(Duration::from_millis),
-    })
+    };
+    options.check()?;
+    Ok(options)
 }
 
 fn open_sqlite(

@@ -24,11 +24,16 @@ module Holdfast
         untag(value)
       end
 
-      # The cursor as the store keeps it: JSON text.
+      # The cursor as the store keeps it: JSON text. What cannot become JSON
+      # text (unserializable, recursive, nested past JSON's 100 levels, NaN,
+      # bytes that are not UTF-8) is an InvalidCursorError.
       def dump(cursor)
         JSON.generate([serialize(cursor)])
-      rescue ::ActiveJob::SerializationError => e
+      rescue ::ActiveJob::SerializationError, JSON::JSONError, EncodingError => e
         raise invalid(cursor, e)
+      rescue SystemStackError
+        raise InvalidCursorError, "Cursor class '#{cursor.class}' contains itself (a recursive structure) and cannot " \
+                                  "be serialized; use integers, strings, arrays, hashes, times, dates or records"
       end
 
       def load(text)

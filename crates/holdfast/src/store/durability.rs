@@ -30,17 +30,32 @@ impl Durability {
         match text {
             "every_checkpoint" => Ok(Durability::EveryCheckpoint),
             "step_boundaries" => Ok(Durability::StepBoundaries),
-            other => other
-                .strip_prefix("interval:")
-                .and_then(|ms| ms.parse::<u64>().ok())
-                .filter(|ms| *ms > 0)
-                .map(|ms| Durability::Interval(Duration::from_millis(ms)))
-                .ok_or_else(|| {
-                    StoreError::invalid(format!(
-                        "unknown durability {other:?}: use every_checkpoint, step_boundaries or interval:<milliseconds> (at least 1)"
-                    ))
-                }),
+            other => {
+                let ms = other
+                    .strip_prefix("interval:")
+                    .and_then(|ms| ms.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        StoreError::invalid(format!(
+                            "unknown durability {other:?}: use every_checkpoint, step_boundaries or interval:<milliseconds> (at least 1)"
+                        ))
+                    })?;
+                Durability::interval_ms(ms)
+            }
         }
+    }
+}
+
+impl Durability {
+    /// Write-behind every `ms` milliseconds: from 1 ms to ten years.
+    pub fn interval_ms(ms: u64) -> Result<Self, StoreError> {
+        crate::limits::millis(
+            "the durability interval",
+            ms,
+            Duration::from_millis(1),
+            crate::limits::MAX_DURATION,
+        )
+        .map(Durability::Interval)
+        .map_err(StoreError::invalid)
     }
 }
 

@@ -50,6 +50,32 @@ pub struct StoreOptions {
     pub retention: Option<Duration>,
 }
 
+impl StoreOptions {
+    /// The range checks the C and Ruby layers run on options they were
+    /// handed, before a store opens.
+    pub fn check(&self) -> Result<(), StoreError> {
+        if let Some(retention) = self.retention {
+            if retention > crate::limits::MAX_DURATION {
+                return Err(StoreError::invalid(format!(
+                    "retention must be at most {} ms (ten years); keep records until pruned instead",
+                    crate::limits::MAX_DURATION.as_millis()
+                )));
+            }
+        }
+        if self.limits.max_cursor_bytes == 0 || self.limits.max_cursor_bytes > MAX_CURSOR_LIMIT {
+            return Err(StoreError::invalid(format!(
+                "max_cursor_bytes must be from 1 to {MAX_CURSOR_LIMIT}, got {}",
+                self.limits.max_cursor_bytes
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The largest cursor limit a store takes (a cursor is a position; 16 MiB
+/// is far past any sensible one).
+pub const MAX_CURSOR_LIMIT: usize = 16 * 1024 * 1024;
+
 /// One execution of a job: its fencing token and the progress it resumes
 /// from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -123,6 +123,7 @@ impl Limits {
                 "job id is empty: every job needs a non-empty id",
             ));
         }
+        check_text("job id", job_id)?;
         check_len("job id", job_id.len(), MAX_ID_BYTES)
     }
 
@@ -130,6 +131,7 @@ impl Limits {
         if job_class.is_empty() {
             return Err(StoreError::invalid("job class name is empty"));
         }
+        check_text("job class name", job_class)?;
         check_len("job class name", job_class.len(), MAX_ID_BYTES)
     }
 
@@ -151,7 +153,19 @@ fn check_step(step: &str) -> Result<(), StoreError> {
     if step.is_empty() {
         return Err(StoreError::invalid("step name is empty"));
     }
+    check_text("step name", step)?;
     check_len("step name", step.len(), MAX_STEP_BYTES)
+}
+
+/// The same rule on every backend: PostgreSQL text cannot hold NUL, so no
+/// backend takes it (a value one store accepts, every store accepts).
+fn check_text(what: &'static str, value: &str) -> Result<(), StoreError> {
+    if value.contains('\0') {
+        return Err(StoreError::invalid(format!(
+            "{what} {value:?} contains a NUL byte, which no store keeps; nothing was written"
+        )));
+    }
+    Ok(())
 }
 
 fn check_len(what: &'static str, got: usize, max: usize) -> Result<(), StoreError> {

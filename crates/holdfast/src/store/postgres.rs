@@ -335,7 +335,11 @@ impl Backend for PostgresBackend {
             let mut outcomes = Vec::with_capacity(writes.len());
             for write in writes {
                 let (step, cursor) = current_columns(&write.progress);
-                let changed = tx.execute(
+                // Each write under its own savepoint: a value the server
+                // refuses fails that write alone (its job hears of it) and
+                // the rest of the batch still commits.
+                let mut savepoint = tx.savepoint("holdfast_write")?;
+                let changed = match savepoint.execute(
                     &*update,
                     &[
                         &write.job_id,
@@ -346,7 +350,18 @@ impl Backend for PostgresBackend {
                         &write.at,
                         &write.complete,
                     ],
-                )?;
+                ) {
+                    Ok(changed) => {
+                        savepoint.commit()?;
+                        changed
+                    }
+                    Err(error) if error.as_db_error().is_some() => {
+                        drop(savepoint);
+                        outcomes.push(Err(self.err(error)));
+                        continue;
+                    }
+                    Err(error) => return Err(error.into()),
+                };
                 if changed == 1 {
                     outcomes.push(Ok(()));
                 } else {

@@ -58,6 +58,13 @@ pub struct SqliteBackend {
 
 impl SqliteBackend {
     pub fn open(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, StoreError> {
+        if options.busy_timeout > crate::limits::MAX_BUSY_TIMEOUT {
+            return Err(StoreError::invalid(format!(
+                "busy_timeout must be at most {} ms (SQLite takes a C int), got {} ms",
+                crate::limits::MAX_BUSY_TIMEOUT.as_millis(),
+                options.busy_timeout.as_millis()
+            )));
+        }
         let path: PathBuf = path.as_ref().to_path_buf();
         let location = format!("SQLite store {}", path.display());
         let writer = connect(&path, &location, options)?;

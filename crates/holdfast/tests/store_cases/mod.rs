@@ -187,6 +187,29 @@ pub fn limits_refuse_and_write_nothing(o: &Opener) {
     assert!(error
         .to_string()
         .contains("cursor is 65537 bytes, over the limit of 65536"));
+    // Every backend refuses NUL in names the same way (PostgreSQL cannot
+    // keep it), so one store's accepted value is every store's.
+    for (attempt, what) in [
+        (store.begin_execution("a\0b", "Job").map(|_| ()), "job id"),
+        (
+            store.begin_execution(&id, "Jo\0b").map(|_| ()),
+            "job class name",
+        ),
+        (
+            store.checkpoint(&execution, at("st\0ep", b"3", &[]), Checkpoint::Cursor),
+            "step name",
+        ),
+        (
+            store.checkpoint(&execution, at("a", b"3", &["do\0ne"]), Checkpoint::Cursor),
+            "step name",
+        ),
+    ] {
+        let error = attempt.unwrap_err();
+        assert!(
+            matches!(&error, StoreError::InvalidArgument(m) if m.starts_with(what) && m.contains("NUL byte")),
+            "{error:?}"
+        );
+    }
     // Exactly at the limit is fine.
     store
         .checkpoint(&execution, at("a", &big[1..], &[]), Checkpoint::Cursor)

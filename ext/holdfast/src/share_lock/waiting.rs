@@ -11,7 +11,7 @@ use magnus::{
 };
 
 use holdfast::share_lock::{Diagnostic, LongWaitReport};
-use holdfast::{ContextId, LockError, ShareLock, Wait};
+use holdfast::{limits, ContextId, LockError, ShareLock, Wait};
 
 use crate::{context, errors, nogvl};
 
@@ -107,13 +107,19 @@ pub(super) fn set_long_wait_threshold(ruby: &Ruby, seconds: Value) -> Result<Val
         0
     } else {
         let s = f64::try_convert(seconds)?;
-        if !(s.is_finite() && s > 0.0) {
-            return Err(Error::new(
+        let threshold = limits::seconds(
+            "lock_wait_threshold",
+            s,
+            Duration::from_nanos(1),
+            limits::MAX_DURATION,
+        )
+        .map_err(|message| {
+            Error::new(
                 ruby.exception_arg_error(),
-                format!("lock_wait_threshold must be a positive number of seconds (or nil to turn it off), got {}", seconds.inspect()),
-            ));
-        }
-        (s * 1e9) as u64
+                format!("{message} (or nil to turn it off)"),
+            )
+        })?;
+        threshold.as_nanos() as u64
     };
     LONG_WAIT_NANOS.store(nanos, std::sync::atomic::Ordering::Relaxed);
     Ok(seconds)
@@ -214,16 +220,14 @@ pub(super) fn deadline(ruby: &Ruby, timeout: Value) -> Result<Option<Instant>, E
         return Ok(None);
     }
     let seconds = f64::try_convert(timeout)?;
-    if !(seconds.is_finite() && seconds >= 0.0) {
-        return Err(Error::new(
-            ruby.exception_arg_error(),
-            format!(
-                "timeout must be a non-negative number of seconds (or nil), got {}",
-                timeout.inspect()
-            ),
-        ));
-    }
-    Ok(Some(Instant::now() + Duration::from_secs_f64(seconds)))
+    let timeout = limits::seconds("timeout", seconds, Duration::ZERO, limits::MAX_DURATION)
+        .map_err(|message| {
+            Error::new(
+                ruby.exception_arg_error(),
+                format!("{message} (or nil to wait forever)"),
+            )
+        })?;
+    Ok(Some(limits::deadline(timeout)))
 }
 
 pub(super) fn owner(ruby: &Ruby) -> ContextId {
