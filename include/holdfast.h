@@ -111,6 +111,13 @@ enum holdfast_status
    The store was closed.
    */
   HOLDFAST_CLOSED = 17,
+  /*
+   The store's file, or the record asked for, failed its integrity
+   check (SQLite's quick check when opened, a checksum per record as it
+   is read). Nothing from it was returned or overwritten; the message
+   names the file and the job.
+   */
+  HOLDFAST_CORRUPT = 18,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -35,6 +35,11 @@ module Holdfast
   # The store's file exists but is not a Holdfast store; it was left alone.
   class NotADatabaseError < StoreError; end
 
+  # The store's file, or a record in it, failed its integrity check
+  # (SQLite's quick check at open, a checksum per record as it is read).
+  # Nothing from it was returned; the message names the file and the job.
+  class CorruptStoreError < StoreError; end
+
   # The store was closed.
   class StoreClosedError < StoreError; end
 

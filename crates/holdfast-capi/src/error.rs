@@ -49,6 +49,11 @@ pub enum holdfast_status {
     HOLDFAST_NOT_A_DATABASE = 16,
     /// The store was closed.
     HOLDFAST_CLOSED = 17,
+    /// The store's file, or the record asked for, failed its integrity
+    /// check (SQLite's quick check when opened, a checksum per record as it
+    /// is read). Nothing from it was returned or overwritten; the message
+    /// names the file and the job.
+    HOLDFAST_CORRUPT = 18,
 }
 
 /// An error on its way out through the boundary.
@@ -134,6 +139,7 @@ pub extern "C" fn holdfast_status_name(status: u32) -> *const c_char {
         15 => c"HOLDFAST_IO",
         16 => c"HOLDFAST_NOT_A_DATABASE",
         17 => c"HOLDFAST_CLOSED",
+        18 => c"HOLDFAST_CORRUPT",
         _ => c"HOLDFAST_UNKNOWN_STATUS",
     };
     name.as_ptr()

@@ -69,6 +69,7 @@ pub(crate) fn store_failure(error: StoreError) -> Failure {
         StoreError::NotADatabase { .. } => holdfast_status::HOLDFAST_NOT_A_DATABASE,
         StoreError::Io { .. } => holdfast_status::HOLDFAST_IO,
         StoreError::Closed { .. } => holdfast_status::HOLDFAST_CLOSED,
+        StoreError::Corrupt { .. } => holdfast_status::HOLDFAST_CORRUPT,
     };
     Failure::new(status, error.to_string())
 }

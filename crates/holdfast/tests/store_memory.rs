@@ -119,6 +119,39 @@ fn a_failed_write_behind_flush_is_returned_by_the_next_checkpoint_and_loses_noth
 }
 
 #[test]
+fn once_the_disk_is_back_no_checkpoint_gets_the_old_error() {
+    for durability in [
+        Durability::EveryCheckpoint,
+        Durability::Interval(Duration::from_secs(3600)),
+    ] {
+        let (store, broken) = breakable(durability);
+        let ids: Vec<String> = (0..3).map(|i| job(&format!("full-{i}"))).collect();
+        let executions: Vec<_> = ids
+            .iter()
+            .map(|id| store.begin_execution(id, "Job").unwrap())
+            .collect();
+        broken.store(true, Ordering::SeqCst);
+        for e in &executions {
+            // Synchronous: fails now; behind: fails at the flush.
+            let _ = store.checkpoint(e, at("s", b"1", &[]), Checkpoint::Cursor);
+        }
+        assert!(store.flush().is_err(), "{durability:?}");
+        broken.store(false, Ordering::SeqCst);
+        for e in &executions {
+            store
+                .checkpoint(e, at("s", b"2", &[]), Checkpoint::Cursor)
+                .unwrap_or_else(|error| {
+                    panic!("{durability:?}: a stale error after recovery: {error}")
+                });
+        }
+        store.flush().unwrap();
+        for id in &ids {
+            assert_eq!(store.get(id).unwrap().unwrap().progress, at("s", b"2", &[]));
+        }
+    }
+}
+
+#[test]
 fn a_failed_synchronous_checkpoint_returns_the_error_at_once_and_keeps_the_progress() {
     let (store, broken) = breakable(Durability::EveryCheckpoint);
     let id = job("broken-sync");

@@ -62,6 +62,7 @@ pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
         StoreError::Closed { .. } => "StoreClosedError",
         StoreError::NotFound { .. } => "RecordNotFoundError",
         StoreError::Io { .. } => "StoreError",
+        StoreError::Corrupt { .. } => "CorruptStoreError",
     };
     errors::holdfast(ruby, path, error.to_string())
 }

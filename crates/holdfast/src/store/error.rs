@@ -26,6 +26,13 @@ pub enum StoreError {
     NotADatabase { location: String, message: String },
     /// Reading or writing failed: disk full, permissions, database gone.
     Io { location: String, message: String },
+    /// The file, or one record in it (`job_id`), failed its integrity
+    /// check; nothing from it was returned or overwritten.
+    Corrupt {
+        location: String,
+        job_id: Option<String>,
+        message: String,
+    },
     /// The store was closed.
     Closed { location: String },
 }
@@ -77,6 +84,24 @@ impl fmt::Display for StoreError {
                 "{location} is not a Holdfast store ({message}); point the store at a new file, or move this one away"
             ),
             StoreError::Io { location, message } => write!(f, "{location}: {message}"),
+            StoreError::Corrupt {
+                location,
+                job_id: Some(job_id),
+                message,
+            } => write!(
+                f,
+                "{location}: the record of job {job_id:?} is corrupt ({message}); it was not used. \
+                 Restore the file from a backup, or delete that record (the job then starts over)"
+            ),
+            StoreError::Corrupt {
+                location,
+                job_id: None,
+                message,
+            } => write!(
+                f,
+                "{location} is corrupt ({message}); nothing was read from it or written to it. \
+                 Restore it from a backup (`sqlite3 FILE .recover` may save what is left)"
+            ),
             StoreError::Closed { location } => {
                 write!(f, "{location} is closed; open the store again to use it")
             }

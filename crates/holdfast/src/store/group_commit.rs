@@ -108,6 +108,14 @@ impl Shared {
         };
         match self.backend.write(&writes) {
             Ok(outcomes) => {
+                let mut pending = self.pending.lock();
+                for (ticket, outcome) in batch.iter().zip(&outcomes) {
+                    if outcome.is_ok() {
+                        // Written: an earlier failure of this job is moot.
+                        pending.failed.remove(&ticket.write.job_id);
+                    }
+                }
+                drop(pending);
                 for (ticket, outcome) in batch.iter().zip(outcomes) {
                     ticket.finish(outcome);
                 }

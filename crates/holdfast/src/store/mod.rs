@@ -8,6 +8,7 @@
 //! [`StoreError::Stale`] and writes nothing, so progress never regresses.
 
 mod backend;
+mod checksum;
 mod durability;
 mod error;
 mod group_commit;
@@ -234,15 +235,17 @@ impl Store {
             if pending.closed {
                 return Err(self.shared.closed());
             }
-            if let Some(error) = pending.failed.remove(&execution.job_id) {
-                if matches!(error, StoreError::Io { .. }) {
-                    // Keep the newest progress for the retry.
-                    pending.dirty.insert(execution.job_id.clone(), write);
-                }
-                return Err(error);
-            }
+            // An earlier write of this job failed (disk full, server
+            // gone): this checkpoint is written now, whatever the policy,
+            // so its answer is the truth about the newest progress rather
+            // than an old error for progress a retry may since have written.
+            let retry = match pending.failed.remove(&execution.job_id) {
+                Some(StoreError::Io { .. }) => true,
+                Some(error) => return Err(error),
+                None => false,
+            };
             pending.refuse_stale(execution)?;
-            if !at_once {
+            if !at_once && !retry {
                 let was_idle = pending.dirty.is_empty();
                 pending.dirty.insert(execution.job_id.clone(), write);
                 if was_idle {
@@ -389,11 +392,17 @@ impl Shared {
                 let mut first = Ok(());
                 let mut pending = self.pending.lock();
                 for (write, outcome) in batch.into_iter().zip(outcomes) {
-                    if let Err(error) = outcome {
-                        if first.is_ok() {
-                            first = Err(error.clone());
+                    match outcome {
+                        // Written: an earlier failure of this job is moot.
+                        Ok(()) => {
+                            pending.failed.remove(&write.job_id);
                         }
-                        pending.failed.insert(write.job_id, error);
+                        Err(error) => {
+                            if first.is_ok() {
+                                first = Err(error.clone());
+                            }
+                            pending.failed.insert(write.job_id, error);
+                        }
                     }
                 }
                 first

@@ -14,11 +14,23 @@ use super::backend::{
     begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
     COLUMNS,
 };
+use super::checksum;
 use super::model::encode_steps;
 use super::{ListQuery, Record, State, StoreError};
 
-/// The schema this build writes (`PRAGMA user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema this build writes (`PRAGMA user_version`). 2 added a
+/// checksum per record; stores at 1 are migrated when opened.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Files up to this size get SQLite's `quick_check` when opened (about a
+/// second per few hundred MiB); larger ones are checked record by record
+/// only, as they are read.
+const QUICK_CHECK_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Stores a record's checksum over what the row now holds.
+const RESEAL: &str = "UPDATE holdfast_continuations SET checksum = holdfast_checksum(job_id, job_class, \
+     completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at) \
+     WHERE job_id = ?1";
 
 /// How hard a commit tries to reach the disk (SQLite's `synchronous`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -70,6 +82,7 @@ impl SqliteBackend {
         let writer = connect(&path, &location, options)?;
         create_schema(&writer, &location)?;
         let reader = connect(&path, &location, options)?;
+        quick_check(&path, &reader, &location)?;
         Ok(SqliteBackend {
             location,
             writer: Mutex::new(writer),
@@ -104,6 +117,7 @@ fn connect(path: &Path, location: &str, options: &SqliteOptions) -> Result<Conne
     connection
         .busy_timeout(options.busy_timeout)
         .map_err(|e| sqlite_error(location, e))?;
+    checksum::register(&connection).map_err(|e| sqlite_error(location, e))?;
     // The first statement that reads the file: a file that is not a
     // database fails here, before anything is written to it.
     let mode: String = connection
@@ -135,27 +149,71 @@ fn create_schema(connection: &Connection, location: &str) -> Result<(), StoreErr
             format!("the store was written by a newer Holdfast (schema {version}; this one knows up to {SCHEMA_VERSION}); upgrade Holdfast"),
         ));
     }
+    if version == SCHEMA_VERSION {
+        // Already there: opening writes nothing, so a store on a full disk
+        // (or one this process may only read) still opens and reads.
+        return Ok(());
+    }
+    let create_or_migrate = if version == 1 {
+        format!(
+            "ALTER TABLE holdfast_continuations ADD COLUMN checksum INTEGER;
+             {};",
+            RESEAL.replace(" WHERE job_id = ?1", "")
+        )
+    } else {
+        "CREATE TABLE IF NOT EXISTS holdfast_continuations (
+           job_id TEXT PRIMARY KEY NOT NULL,
+           job_class TEXT NOT NULL,
+           completed_steps TEXT NOT NULL,
+           current_step TEXT,
+           cursor BLOB,
+           resumptions INTEGER NOT NULL,
+           token INTEGER NOT NULL,
+           created_at INTEGER NOT NULL,
+           updated_at INTEGER NOT NULL,
+           completed_at INTEGER,
+           checksum INTEGER
+         ) WITHOUT ROWID;
+         CREATE INDEX IF NOT EXISTS holdfast_continuations_by_update
+           ON holdfast_continuations (completed_at, updated_at);"
+            .to_owned()
+    };
     connection
         .execute_batch(&format!(
             "BEGIN IMMEDIATE;
-             CREATE TABLE IF NOT EXISTS holdfast_continuations (
-               job_id TEXT PRIMARY KEY NOT NULL,
-               job_class TEXT NOT NULL,
-               completed_steps TEXT NOT NULL,
-               current_step TEXT,
-               cursor BLOB,
-               resumptions INTEGER NOT NULL,
-               token INTEGER NOT NULL,
-               created_at INTEGER NOT NULL,
-               updated_at INTEGER NOT NULL,
-               completed_at INTEGER
-             ) WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS holdfast_continuations_by_update
-               ON holdfast_continuations (completed_at, updated_at);
+             {create_or_migrate}
              PRAGMA user_version = {SCHEMA_VERSION};
              COMMIT;"
         ))
-        .map_err(|e| sqlite_error(location, e))
+        .map_err(|e| {
+            let _ = connection.execute_batch("ROLLBACK");
+            sqlite_error(location, e)
+        })
+}
+
+/// SQLite's own structural check of the whole file, where that is cheap:
+/// it finds damaged pages, including ones that would make records vanish
+/// (which no per-record checksum can see).
+fn quick_check(path: &Path, connection: &Connection, location: &str) -> Result<(), StoreError> {
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    if size > QUICK_CHECK_MAX_BYTES {
+        return Ok(());
+    }
+    let mut statement = connection
+        .prepare("PRAGMA quick_check(5)")
+        .map_err(|e| sqlite_error(location, e))?;
+    let problems: Vec<String> = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| sqlite_error(location, e))?;
+    if problems.len() == 1 && problems[0] == "ok" {
+        return Ok(());
+    }
+    Err(StoreError::Corrupt {
+        location: location.to_owned(),
+        job_id: None,
+        message: format!("SQLite's quick_check says: {}", problems.join("; ")),
+    })
 }
 
 pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError {
@@ -164,6 +222,13 @@ pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError
             ErrorCode::NotADatabase => {
                 return StoreError::NotADatabase {
                     location: location.to_owned(),
+                    message: format!("SQLite says: {error}"),
+                }
+            }
+            ErrorCode::DatabaseCorrupt => {
+                return StoreError::Corrupt {
+                    location: location.to_owned(),
+                    job_id: None,
                     message: format!("SQLite says: {error}"),
                 }
             }
@@ -188,7 +253,28 @@ pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError
     StoreError::io(location, error)
 }
 
+/// The columns a read selects: the record's, then its checksum.
+fn select_columns() -> String {
+    format!("{COLUMNS}, checksum")
+}
+
+/// A row of [`select_columns`] as a record, once its checksum matches.
 fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record, StoreError>> {
+    let values = (0..10)
+        .map(|i| row.get_ref(i))
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let stored: Option<i64> = row.get_ref(10)?.as_i64_or_null().ok().flatten();
+    if stored != Some(checksum::of(values.iter().copied())) {
+        let job_id = match values[0] {
+            rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            _ => "(unreadable id)".to_owned(),
+        };
+        return Ok(Err(StoreError::Corrupt {
+            location: location.to_owned(),
+            job_id: Some(job_id),
+            message: "its checksum does not match its contents".to_owned(),
+        }));
+    }
     let columns = Columns {
         job_id: row.get(0)?,
         job_class: row.get(1)?,
@@ -212,7 +298,10 @@ impl Backend for SqliteBackend {
             .map_err(|e| self.err(e))?;
         let existing = tx
             .query_row(
-                &format!("SELECT {COLUMNS} FROM holdfast_continuations WHERE job_id = ?1"),
+                &format!(
+                    "SELECT {} FROM holdfast_continuations WHERE job_id = ?1",
+                    select_columns()
+                ),
                 [job_id],
                 |row| read_record(&self.location, row),
             )
@@ -235,6 +324,7 @@ impl Backend for SqliteBackend {
                     params![job_id, record.token as i64, record.resumptions as i64, now],
                 )
                 .map_err(|e| self.err(e))?;
+                tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
                 Begun {
                     existed: true,
                     record,
@@ -247,6 +337,7 @@ impl Backend for SqliteBackend {
                     params![job_id, job_class, now],
                 )
                 .map_err(|e| self.err(e))?;
+                tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
                 Begun {
                     existed: false,
                     record,
@@ -272,6 +363,7 @@ impl Backend for SqliteBackend {
                      WHERE job_id = ?1 AND token = ?2",
                 )
                 .map_err(|e| self.err(e))?;
+            let mut reseal = tx.prepare_cached(RESEAL).map_err(|e| self.err(e))?;
             let mut token_of = tx
                 .prepare_cached("SELECT token FROM holdfast_continuations WHERE job_id = ?1")
                 .map_err(|e| self.err(e))?;
@@ -289,6 +381,7 @@ impl Backend for SqliteBackend {
                     ])
                     .map_err(|e| self.err(e))?;
                 if changed == 1 {
+                    reseal.execute([&write.job_id]).map_err(|e| self.err(e))?;
                     outcomes.push(Ok(()));
                 } else {
                     let stored: Option<i64> = token_of
@@ -311,7 +404,8 @@ impl Backend for SqliteBackend {
         let connection = self.reader.lock();
         let mut statement = connection
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM holdfast_continuations WHERE job_id = ?1"
+                "SELECT {} FROM holdfast_continuations WHERE job_id = ?1",
+                select_columns()
             ))
             .map_err(|e| self.err(e))?;
         statement
@@ -329,9 +423,10 @@ impl Backend for SqliteBackend {
         };
         let order = if query.newest_first { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT {COLUMNS} FROM holdfast_continuations
+            "SELECT {} FROM holdfast_continuations
              WHERE {state} AND (?1 IS NULL OR job_class = ?1)
-             ORDER BY updated_at {order}, job_id {order} LIMIT ?2"
+             ORDER BY updated_at {order}, job_id {order} LIMIT ?2",
+            select_columns()
         );
         let connection = self.reader.lock();
         let mut statement = connection.prepare_cached(&sql).map_err(|e| self.err(e))?;
