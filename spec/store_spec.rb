@@ -170,6 +170,19 @@ RSpec.describe Holdfast::Store do
     expect(File.read(path)).to eq("not a database\n" * 100)
   end
 
+  it "refuses a record changed behind its back with CorruptStoreError naming the file and the job" do
+    path = File.join(@dir, "damaged.sqlite3")
+    store = described_class.sqlite(path)
+    store.begin_execution(job_id, "Job").checkpoint(current: ["s", "[42]"])
+    store.close
+    SQLite3::Database.new(path) { |db| db.execute("UPDATE holdfast_continuations SET cursor = '[43]'") }
+    store = described_class.sqlite(path)
+    expect { store.get(job_id) }.to raise_error(Holdfast::CorruptStoreError) { |error|
+      expect(error.message).to start_with("SQLite store #{path}: the record of job #{job_id.inspect} is corrupt")
+    }
+    expect { store.begin_execution(job_id, "Job") }.to raise_error(Holdfast::CorruptStoreError)
+  end
+
   # Another process (SQLite's locks are per process) holds the write lock;
   # the checkpoint waits for it in SQLite's busy handler with the GVL
   # released, so this thread keeps running Ruby meanwhile.

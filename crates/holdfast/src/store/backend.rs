@@ -70,19 +70,37 @@ pub(crate) struct Columns {
 }
 
 impl Columns {
+    /// The record these columns hold, or [`StoreError::Corrupt`] naming the
+    /// job when they cannot be one (steps that are not a JSON array of
+    /// strings, a negative count or token, a cursor without a step).
     pub(crate) fn into_record(self, location: &str) -> Result<Record, StoreError> {
+        let corrupt = |message: String| StoreError::Corrupt {
+            location: location.to_owned(),
+            job_id: Some(self.job_id.clone()),
+            message,
+        };
+        let completed = decode_steps(&self.completed_steps).map_err(corrupt)?;
+        let resumptions = u64::try_from(self.resumptions)
+            .map_err(|_| corrupt(format!("resumptions is {}", self.resumptions)))?;
+        let token = u64::try_from(self.token)
+            .ok()
+            .filter(|&t| t >= 1)
+            .ok_or_else(|| corrupt(format!("token is {}", self.token)))?;
+        if self.current_step.is_none() && self.cursor.is_some() {
+            return Err(corrupt("a cursor without a current step".to_owned()));
+        }
         Ok(Record {
             job_id: self.job_id,
             job_class: self.job_class,
             progress: Progress {
-                completed: decode_steps(location, &self.completed_steps)?,
+                completed,
                 current: self.current_step.map(|step| Current {
                     step,
                     cursor: self.cursor,
                 }),
             },
-            resumptions: self.resumptions as u64,
-            token: self.token as u64,
+            resumptions,
+            token,
             created_at: self.created_at,
             updated_at: self.updated_at,
             completed_at: self.completed_at,

@@ -188,10 +188,11 @@ pub(crate) fn encode_steps(steps: &[String]) -> String {
     serde_json::Value::from(steps.to_vec()).to_string()
 }
 
-pub(crate) fn decode_steps(location: &str, text: &str) -> Result<Vec<String>, StoreError> {
-    let corrupt = || StoreError::Io {
-        location: location.to_owned(),
-        message: format!("a record's completed steps are not a JSON array of strings: {text:?}"),
+/// The completed steps column, or what is wrong with it.
+pub(crate) fn decode_steps(text: &str) -> Result<Vec<String>, String> {
+    let corrupt = || {
+        let shown: String = text.chars().take(80).collect();
+        format!("its completed steps are not a JSON array of strings: {shown:?}")
     };
     let value: serde_json::Value = serde_json::from_str(text).map_err(|_| corrupt())?;
     let array = value.as_array().ok_or_else(corrupt)?;
