@@ -127,6 +127,56 @@ RSpec.describe Holdfast::Store do
       }
   end
 
+  it "reads store URLs and paths by one documented rule" do
+    Dir.chdir(@dir) do
+      expect(described_class.from_url("sqlite:rel.sqlite3").location).to eq("SQLite store #{File.realpath(@dir)}/rel.sqlite3")
+      expect(described_class.from_url("sqlite://sub%20dir.sqlite3").location)
+        .to eq("SQLite store #{File.realpath(@dir)}/sub dir.sqlite3")
+      expect(described_class.from_url("sqlite://#{@dir}/abs.sqlite3").location).to eq("SQLite store #{@dir}/abs.sqlite3")
+      expect(described_class.sqlite("a:b.sqlite3").location).to eq("SQLite store #{File.realpath(@dir)}/a:b.sqlite3")
+    end
+    expect(described_class.url?("tmp/a:b.sqlite3")).to be(false)
+    expect(described_class.url?("sqlite:tmp/x")).to be(true)
+    expect { described_class.from_url("sqlite://:memory:") }.to raise_error(ArgumentError, /use memory: for a store in memory/)
+    expect { described_class.from_url("sqlite://~/x.sqlite3") }.to raise_error(ArgumentError, /~ is not expanded/)
+    expect { described_class.sqlite("~/x.sqlite3") }.to raise_error(ArgumentError, /pass File.expand_path/)
+    expect { described_class.from_url("sqlite://") }.to raise_error(ArgumentError, /names no file/)
+    expect { described_class.from_url("sqlite:///tmp/x?mode=ro") }.to raise_error(ArgumentError, /escape them as %3F/)
+    expect { described_class.sqlite(42) }.to raise_error(ArgumentError, /must be a String or Pathname/)
+    expect(Dir.exist?(File.join(@dir, "~"))).to be(false)
+  end
+
+  it "hides every spelling of a password and refuses unknown sslmodes before connecting" do
+    {
+      "host=127.0.0.1 port=1 password = hunter2 connect_timeout=1" => "password=***",
+      "host=127.0.0.1 port=1 password='hunter 2' connect_timeout=1" => "password=***",
+      "postgres://app@127.0.0.1:1/x?sslpassword=hunter2&connect_timeout=1" => "sslpassword=***"
+    }.each do |conninfo, shown|
+      expect(Holdfast::Store.redact(conninfo)).to include(shown)
+      expect(Holdfast::Store.redact(conninfo)).not_to include("hunter")
+      expect { described_class.postgres(conninfo) }.to raise_error(StandardError) { |e|
+        expect(e).to be_a(Holdfast::StoreError).or be_a(ArgumentError)
+        expect(e.message).to include(shown)
+        expect(e.message).not_to include("hunter")
+      }
+    end
+    expect { described_class.postgres("postgres://app:hunter2@127.0.0.1:1/x?sslmode=verify") }
+      .to raise_error(ArgumentError, /sslmode=verify is not a mode/) { |e| expect(e.message).not_to include("hunter2") }
+  end
+
+  it "makes the directories of a configured store path owner-only" do
+    before = Holdfast.config.store
+    Holdfast.config.store = File.join(@dir, "made", "here", "store.sqlite3")
+    Holdfast.reset_continuation_store!
+    store = Holdfast.continuation_store
+    expect(File.stat(File.join(@dir, "made", "here")).mode & 0o777).to eq(0o700)
+    expect(File.stat(File.join(@dir, "made", "here", "store.sqlite3")).mode & 0o777).to eq(0o600)
+    store.close
+  ensure
+    Holdfast.config.store = before
+    Holdfast.reset_continuation_store!
+  end
+
   it "names durabilities back and refuses unknown ones" do
     expect(described_class.memory(durability: { interval: 100 }).durability).to eq(interval: 100)
     expect(described_class.memory(durability: :step_boundaries).durability).to eq(:step_boundaries)

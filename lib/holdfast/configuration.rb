@@ -90,10 +90,12 @@ module Holdfast
         store
       else
         text = setting.to_s
-        if text.include?(":")
+        if Store.url?(text)
           Store.from_url(text, durability: config.durability)
         else
-          FileUtils.mkdir_p(File.dirname(File.expand_path(text)))
+          # Directories made for the store are its owner's only, as the
+          # store's files are.
+          FileUtils.mkdir_p(File.dirname(File.absolute_path(text)), mode: 0o700) unless text.start_with?("~")
           Store.sqlite(text, durability: config.durability)
         end
       end

@@ -32,7 +32,7 @@ module Holdfast
           raise ArgumentError, "synchronous must be :full or :normal, got #{synchronous.inspect}"
         end
 
-        __open_sqlite(File.expand_path(path.to_s), durability_name(durability), synchronous == :normal,
+        __open_sqlite(sqlite_path(path), durability_name(durability), synchronous == :normal,
                       milliseconds(busy_timeout, "busy_timeout", minimum: 0, maximum: 2**31 - 1),
                       max_cursor_bytes, retention_ms(retention))
       end
@@ -50,10 +50,19 @@ module Holdfast
 
       # "sqlite:///absolute/path", "sqlite://relative/path",
       # "postgres://user:password@host/db" (or postgresql://), "memory:".
+      # What a store URL means:
+      # - sqlite:PATH or sqlite://PATH: the SQLite file at PATH, absolute
+      #   (sqlite:///var/lib/app/progress.sqlite3) or relative to the current
+      #   directory (sqlite:tmp/progress.sqlite3); %XX escapes are decoded;
+      #   ~ is not expanded, and ? and # must be escaped.
+      # - postgres://... or postgresql://...: libpq's URL, with sslmode
+      #   (disable, allow, prefer, require, verify-ca, verify-full) and
+      #   sslrootcert (a PEM file, or system).
+      # - memory: a store in this process's memory.
       def from_url(url, **options)
         text = url.to_s
         case text
-        when %r{\Asqlite:(?://)?(.+)\z} then sqlite(Regexp.last_match(1), **options)
+        when /\Asqlite:(?:\/\/)?(.*)\z/m then sqlite(url_path(Regexp.last_match(1), text), **options)
         when %r{\Apostgres(ql)?://} then postgres(text, **options)
         when %r{\Amemory:(//)?\z} then memory(**options)
         else
@@ -62,7 +71,45 @@ module Holdfast
         end
       end
 
+      # Whether +text+ is a store URL (a scheme Holdfast knows), not a path:
+      # "tmp/a:b.sqlite3" is a path.
+      def url?(text)
+        text.to_s.match?(/\A(?:sqlite|postgres|postgresql|memory):/)
+      end
+
       private
+
+      def url_path(raw, url)
+        shown = Holdfast::Store.redact(url).inspect
+        if raw.empty?
+          raise ArgumentError, "#{shown} names no file: write sqlite:///absolute/path or sqlite:relative/path"
+        end
+        if raw.start_with?(":memory:")
+          raise ArgumentError, "#{shown} would make a file named ':memory:'; use memory: for a store in memory"
+        end
+        if raw.match?(/[?#]/)
+          raise ArgumentError, "#{shown}: ? and # are not allowed in a sqlite: URL's path; escape them as %3F and %23"
+        end
+
+        decoded = raw.gsub(/%(\h\h)/) { Regexp.last_match(1).hex.chr }.force_encoding(Encoding::UTF_8)
+        raise ArgumentError, "#{shown}: the path is not UTF-8 once %-decoded" unless decoded.valid_encoding?
+
+        decoded
+      end
+
+      # The absolute path of +path+, taken literally: relative to the current
+      # directory, ~ not expanded (that is the shell's job; a file under a
+      # directory named "~" is never what was meant).
+      def sqlite_path(path)
+        text = path.respond_to?(:to_path) ? path.to_path : path
+        raise ArgumentError, "the SQLite path must be a String or Pathname, got #{path.class}" unless text.is_a?(String)
+        raise ArgumentError, "the SQLite path is empty" if text.empty?
+        if text.start_with?("~")
+          raise ArgumentError, "#{text.inspect}: ~ is not expanded in a store path; pass File.expand_path(#{text.inspect})"
+        end
+
+        File.absolute_path(text)
+      end
 
       def durability_name(durability)
         case durability

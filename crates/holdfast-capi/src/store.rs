@@ -173,9 +173,14 @@ pub unsafe extern "C" fn holdfast_store_open_sqlite(
     })
 }
 
-/// Connects to the PostgreSQL store at `url` (`postgres://user:password@host:port/db`),
-/// creating its table if absent, and writes the handle to `*out`. Error
-/// messages never contain the password.
+/// Connects to the PostgreSQL store at `url` (`postgres://user:password@host:port/db`,
+/// or libpq's `key=value` form), creating its table if absent, and writes
+/// the handle to `*out`. TLS follows libpq's `sslmode` (`disable`, `allow`,
+/// `prefer` (the default), `require`, `verify-ca`, `verify-full`) and
+/// `sslrootcert` (a PEM file, or `system`: the default roots for the
+/// verify modes). Error messages never contain a password. Errors:
+/// `HOLDFAST_INVALID_ARGUMENT` (a bad URL or TLS setting; nothing was
+/// tried), `HOLDFAST_IO` (the server could not be reached or refused).
 ///
 /// # Safety
 /// `url` is a NUL-terminated string; `options` NULL or readable; `out` writable.

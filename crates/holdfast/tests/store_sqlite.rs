@@ -308,3 +308,27 @@ fn the_store_reports_its_path() {
         )
     );
 }
+
+#[test]
+fn a_new_store_and_its_wal_and_shm_files_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.sqlite3");
+    let store = Store::sqlite(&path, &SqliteOptions::default(), StoreOptions::default()).unwrap();
+    let e = store.begin_execution(&job("private"), "Job").unwrap();
+    store
+        .checkpoint(&e, store_cases::at("s", b"1", &[]), Checkpoint::Cursor)
+        .unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let file = PathBuf::from(format!("{}{suffix}", path.display()));
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is {mode:o}", file.display());
+    }
+    // A file the operator made keeps the mode they chose.
+    let shared = dir.path().join("shared.sqlite3");
+    std::fs::write(&shared, b"").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o640)).unwrap();
+    drop(Store::sqlite(&shared, &SqliteOptions::default(), StoreOptions::default()).unwrap());
+    let mode = std::fs::metadata(&shared).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}

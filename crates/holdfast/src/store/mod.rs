@@ -16,6 +16,8 @@ mod json;
 mod memory;
 mod model;
 mod postgres;
+mod postgres_conninfo;
+mod postgres_tls;
 mod run;
 mod sqlite;
 mod writer;

@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use postgres::{Client, Config, NoTls, Row, Statement};
+use postgres::{Client, Config, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{
     begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
     COLUMNS,
 };
 use super::model::encode_steps;
+use super::{postgres_conninfo, postgres_tls};
 use super::{ListQuery, Record, State, StoreError};
 
 #[derive(Clone, Debug)]
@@ -34,6 +36,7 @@ impl Default for PostgresOptions {
 pub struct PostgresBackend {
     location: String,
     config: Config,
+    tls: MakeRustlsConnect,
     table: String,
     connection: Mutex<Option<Connection>>,
 }
@@ -49,17 +52,24 @@ impl PostgresBackend {
     pub fn connect(url: &str, options: &PostgresOptions) -> Result<Self, StoreError> {
         let location = format!("PostgreSQL store {}", redact(url));
         let table = quote_table(&options.table)?;
-        let mut config: Config = url.parse().map_err(|e| {
+        let info = postgres_conninfo::parse(url)
+            .map_err(|message| StoreError::invalid(format!("{location}: {message}")))?;
+        let (tls, ssl_mode) = postgres_tls::connector(&info)
+            .map_err(|message| StoreError::invalid(format!("{location}: {message}")))?;
+        let mut config: Config = info.driver.parse().map_err(|e: postgres::Error| {
             StoreError::invalid(format!(
-                "{location}: the URL is not a PostgreSQL connection string ({e}); expected postgres://user:password@host:port/database"
+                "{location}: the URL is not a PostgreSQL connection string ({}); expected postgres://user:password@host:port/database",
+                with_causes(&e)
             ))
         })?;
+        config.ssl_mode(ssl_mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
         let backend = PostgresBackend {
             location,
             config,
+            tls,
             table,
             connection: Mutex::new(None),
         };
@@ -70,7 +80,10 @@ impl PostgresBackend {
     }
 
     fn open_connection(&self) -> Result<Connection, StoreError> {
-        let mut client = self.config.connect(NoTls).map_err(|e| self.err(e))?;
+        let mut client = self
+            .config
+            .connect(self.tls.clone())
+            .map_err(|e| self.err(e))?;
         let table = &self.table;
         let index = format!("{}_by_update", table.trim_matches('"'));
         // CREATE ... IF NOT EXISTS races with itself (two sessions can both
@@ -151,18 +164,9 @@ impl PostgresBackend {
     fn err(&self, error: postgres::Error) -> StoreError {
         let message = match error.as_db_error() {
             Some(db) => format!("{}: {}", db.severity(), db.message()),
-            None => {
-                // "error connecting to server" alone says nothing: add the
-                // causes (connection refused, timed out, ...).
-                let mut message = error.to_string();
-                let mut source = std::error::Error::source(&error);
-                while let Some(cause) = source {
-                    message.push_str(": ");
-                    message.push_str(&cause.to_string());
-                    source = cause.source();
-                }
-                message
-            }
+            // "error connecting to server" alone says nothing: add the
+            // causes (connection refused, timed out, ...).
+            None => with_causes(&error),
         };
         StoreError::io(&self.location, message)
     }
@@ -182,6 +186,18 @@ impl PostgresBackend {
         };
         Ok(columns.into_record(&self.location)?)
     }
+}
+
+/// The error and its causes, as one line.
+fn with_causes(error: &postgres::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
 }
 
 /// An error inside an operation: from PostgreSQL (maybe a lost connection,
@@ -232,48 +248,10 @@ fn quote_table(table: &str) -> Result<String, StoreError> {
     Ok(format!("\"{table}\""))
 }
 
-/// The URL with its password replaced by `***`, for messages and logs.
+/// The URL or key/value string with every password replaced by `***`,
+/// for messages and logs.
 pub fn redact(url: &str) -> String {
-    if let Some(scheme_end) = url.find("://") {
-        let rest = &url[scheme_end + 3..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        let redacted_authority = match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => format!("{}:***{}", &userinfo[..colon], &authority[at..]),
-                    None => authority.to_owned(),
-                }
-            }
-            None => authority.to_owned(),
-        };
-        let tail = redact_password_params(&rest[authority_end..], '&');
-        return format!("{}{}{}", &url[..scheme_end + 3], redacted_authority, tail);
-    }
-    redact_password_params(url, ' ')
-}
-
-/// `password=...` in a query string (`&`-separated) or a key/value
-/// connection string (space-separated).
-fn redact_password_params(text: &str, separator: char) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find("password=") {
-        let boundary = at == 0 || {
-            let before = rest.as_bytes()[at - 1] as char;
-            before == separator || before == '?' || before == ' '
-        };
-        out.push_str(&rest[..at + "password=".len()]);
-        rest = &rest[at + "password=".len()..];
-        if boundary {
-            let end = rest.find(separator).unwrap_or(rest.len());
-            out.push_str("***");
-            rest = &rest[end..];
-        }
-    }
-    out.push_str(rest);
-    out
+    postgres_conninfo::redact(url)
 }
 
 impl Backend for PostgresBackend {

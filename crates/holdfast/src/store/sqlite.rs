@@ -79,6 +79,7 @@ impl SqliteBackend {
         }
         let path: PathBuf = path.as_ref().to_path_buf();
         let location = format!("SQLite store {}", path.display());
+        create_owner_only(&path);
         let writer = connect(&path, &location, options)?;
         create_schema(&writer, &location)?;
         let reader = connect(&path, &location, options)?;
@@ -93,6 +94,19 @@ impl SqliteBackend {
     fn err(&self, error: rusqlite::Error) -> StoreError {
         sqlite_error(&self.location, error)
     }
+}
+
+/// Creates a new store file readable and writable by its owner only (jobs'
+/// progress and arguments are the app's data); SQLite gives its -wal and
+/// -shm files the same mode. An existing file keeps its mode. Failing here
+/// is not an error: the open that follows reports what is wrong.
+fn create_owner_only(path: &Path) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
 }
 
 fn connect(path: &Path, location: &str, options: &SqliteOptions) -> Result<Connection, StoreError> {
