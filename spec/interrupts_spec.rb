@@ -44,6 +44,35 @@ RSpec.describe "interrupts during Holdfast's native calls" do
     end.to raise_error(error)
   end
 
+  # Ruby gives an unblocking function a helper thread when only one Ruby
+  # thread lives; that thread inherits the handle_interrupt mask and can then
+  # never be killed, so the call hung (seen on CI). A fresh process has one thread.
+  it "store I/O completes under Thread.handle_interrupt(Object => :never) as the only Ruby thread" do
+    script = <<~RUBY
+      execution = Holdfast::Store.memory.begin_execution("masked-job", "Job")
+      Thread.handle_interrupt(Object => :never) do
+        Thread.current.raise("deferred until the block ends")
+        execution.checkpoint(current: ["s", "1"])
+        print "checkpointed"
+      end
+    RUBY
+    reader, writer = IO.pipe
+    pid = Process.spawn(RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-rholdfast", "-e", script,
+                        out: writer, err: writer)
+    writer.close
+    status = begin
+      Timeout.timeout(Bounded::WAIT) { Process.wait2(pid).last }
+    rescue Timeout::Error
+      Process.kill("KILL", pid)
+      Process.wait(pid)
+      raise "the masked checkpoint hung"
+    end
+    output = reader.read
+    expect(output).to include("checkpointed")
+    expect(output).to include("deferred until the block ends")
+    expect(status.success?).to be(false)
+  end
+
   it "a lock timeout's diagnostic does not swallow a pending Thread#raise" do
     lock = Holdfast::ShareLock.new
     holder = Thread.new { lock.start_exclusive; sleep }

@@ -88,3 +88,29 @@ where
         Err(panic) => resume_unwind(panic),
     }
 }
+
+/// `without_gvl` for work that cannot be cut short (store I/O): no
+/// unblocking function, so Ruby starts no helper thread for it.
+pub(crate) fn without_gvl_no_ubf<F, R>(body: F) -> Option<R>
+where
+    F: FnOnce() -> R,
+{
+    let mut section = Section {
+        body: Some(body),
+        result: None,
+    };
+    // SAFETY: the pointer outlives the call, which does not return before
+    // `run_section` has finished; the function type matches its data.
+    unsafe {
+        rb_sys::rb_thread_call_without_gvl2(
+            Some(run_section::<F, R>),
+            (&mut section as *mut Section<F, R>).cast(),
+            None,
+            std::ptr::null_mut(),
+        );
+    }
+    match section.result? {
+        Ok(value) => Some(value),
+        Err(panic) => resume_unwind(panic),
+    }
+}

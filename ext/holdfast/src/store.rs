@@ -38,17 +38,21 @@ pub(crate) struct RbExecution {
 impl DataTypeFunctions for RbExecution {}
 
 /// Runs store I/O with the GVL released. An interrupt that arrives before
-/// it starts is raised instead (or, when it raises nothing, the call is
-/// made); one that arrives while it runs (the I/O cannot be cut short) is
-/// raised as soon as it returns, whatever its result.
+/// it starts is raised instead; one that arrives while it runs (the I/O
+/// cannot be cut short) is raised as soon as it returns, whatever its
+/// result. No unblocking function: with one Ruby thread alive Ruby would
+/// start a helper thread for it, which inherits a `handle_interrupt` mask
+/// and then cannot be killed, hanging the call. An interrupt the caller
+/// deferred (`Thread.handle_interrupt`) stays pending and Ruby will not
+/// release the GVL while it is: the call then runs holding the GVL rather
+/// than retrying forever.
 fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
-    loop {
-        if let Some(result) = nogvl::without_gvl(&op, &|| {}) {
-            ruby.thread_check_ints()?;
-            return Ok(result);
-        }
+    if let Some(result) = nogvl::without_gvl_no_ubf(&op) {
         ruby.thread_check_ints()?;
+        return Ok(result);
     }
+    ruby.thread_check_ints()?;
+    Ok(op())
 }
 
 pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
