@@ -69,23 +69,13 @@ where
     F: FnOnce() -> R,
     U: Fn() + Sync,
 {
-    let mut section = Section {
-        body: Some(body),
-        result: None,
-    };
-    // SAFETY: both pointers outlive the call, which does not return before
-    // `run_section` has finished; the function types match their data.
+    // SAFETY: `unblock_fn` outlives the section, and `unblock::<U>` reads it as a `U`.
     unsafe {
-        rb_sys::rb_thread_call_without_gvl2(
-            Some(run_section::<F, R>),
-            (&mut section as *mut Section<F, R>).cast(),
+        section(
+            body,
             Some(unblock::<U>),
             (unblock_fn as *const U).cast_mut().cast(),
-        );
-    }
-    match section.result? {
-        Ok(value) => Some(value),
-        Err(panic) => resume_unwind(panic),
+        )
     }
 }
 
@@ -95,18 +85,32 @@ pub(crate) fn without_gvl_no_ubf<F, R>(body: F) -> Option<R>
 where
     F: FnOnce() -> R,
 {
+    // SAFETY: no unblocking function, so no data for one.
+    unsafe { section(body, None, std::ptr::null_mut()) }
+}
+
+/// # Safety
+/// `ubf_data` must be what `ubf` expects, alive until this returns.
+unsafe fn section<F, R>(
+    body: F,
+    ubf: rb_sys::rb_unblock_function_t,
+    ubf_data: *mut c_void,
+) -> Option<R>
+where
+    F: FnOnce() -> R,
+{
     let mut section = Section {
         body: Some(body),
         result: None,
     };
-    // SAFETY: the pointer outlives the call, which does not return before
-    // `run_section` has finished; the function type matches its data.
+    // SAFETY: `section` outlives the call, which does not return before
+    // `run_section` has finished; the caller vouches for `ubf_data`.
     unsafe {
         rb_sys::rb_thread_call_without_gvl2(
             Some(run_section::<F, R>),
             (&mut section as *mut Section<F, R>).cast(),
-            None,
-            std::ptr::null_mut(),
+            ubf,
+            ubf_data,
         );
     }
     match section.result? {
