@@ -203,7 +203,8 @@ typedef uint32_t holdfast_durability;
  NULL, means the defaults, field by field: every_checkpoint, 64 KiB
  cursors, SQLite synchronous FULL with a 5 s busy timeout, PostgreSQL
  table "holdfast_continuations", completed records kept until
- `holdfast_store_prune`. Set only the fields you want to change.
+ `holdfast_store_prune`, 15 s leases. Set only the fields you want to
+ change.
  */
 typedef struct {
   holdfast_durability durability;
@@ -234,6 +235,13 @@ typedef struct {
    `holdfast_store_prune`.
    */
   int64_t retention_ms;
+  /*
+   How long an execution's lease lasts unless renewed (its checkpoints
+   and the store's heartbeat thread renew it): 0 for the default
+   (15000); from 1000 to 86400000. An execution whose lease ran out
+   (its process died) is an orphan another process may claim.
+   */
+  uint64_t lease_ms;
 } holdfast_store_options;
 
 /*

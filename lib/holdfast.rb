@@ -17,6 +17,9 @@ require_relative "holdfast/lock_dump"
 require_relative "holdfast/long_wait"
 require_relative "holdfast/store"
 require_relative "holdfast/configuration"
+require_relative "holdfast/stopping"
+require_relative "holdfast/recovery"
+require_relative "holdfast/backends"
 
 # Holdfast: Rails' executor, interlock and durable job continuations on a
 # Rust core. See README.md.

@@ -8,6 +8,7 @@ module Holdfast
   #   Holdfast.configure do |c|
   #     c.store = "postgres://jobs@db/app"   # a Holdfast::Store, a store URL, a file path, or false
   #     c.durability = { interval: 100 }     # for stores Holdfast opens from a URL or path
+  #     c.lease = 15                         # seconds; a dead worker's job is recovered after it
   #   end
   #
   # Unset, it is an SQLite file in the working directory (with Rails, the
@@ -17,11 +18,15 @@ module Holdfast
   class Configuration
     DEFAULT_FILE = "holdfast_continuations.sqlite3"
 
-    attr_accessor :store, :durability
+    # +lease+: seconds an execution's lease lasts unless renewed (nil: the
+    # store's default, 15). A job whose process died is recovered once its
+    # lease runs out.
+    attr_accessor :store, :durability, :lease
 
     def initialize
       @store = nil
       @durability = :every_checkpoint
+      @lease = nil
     end
   end
 
@@ -84,19 +89,19 @@ module Holdfast
       when Store then setting
       when nil
         path = File.expand_path(Configuration::DEFAULT_FILE)
-        store = Store.sqlite(path, durability: config.durability)
+        store = Store.sqlite(path, durability: config.durability, lease: config.lease)
         line = "Holdfast: continuation progress is kept in #{path} (set Holdfast.config.store to change it)"
         logger ? logger.info(line) : warn(line)
         store
       else
         text = setting.to_s
         if Store.url?(text)
-          Store.from_url(text, durability: config.durability)
+          Store.from_url(text, durability: config.durability, lease: config.lease)
         else
           # Directories made for the store are its owner's only, as the
           # store's files are.
           FileUtils.mkdir_p(File.dirname(File.absolute_path(text)), mode: 0o700) unless text.start_with?("~")
-          Store.sqlite(text, durability: config.durability)
+          Store.sqlite(text, durability: config.durability, lease: config.lease)
         end
       end
     end

@@ -20,6 +20,12 @@ module Holdfast
   #                                        # tmp/holdfast/continuations.sqlite3
   #   config.holdfast.durability           # :every_checkpoint (default),
   #                                        # :step_boundaries or { interval: ms }
+  #   config.holdfast.lease                # seconds (default 15): a job whose process
+  #                                        # died is recovered once its lease runs out
+  #   config.holdfast.recovery             # true (default): processes that perform
+  #                                        # jobs (Sidekiq, delayed_job, :async) re-enqueue
+  #                                        # orphans; false: only Holdfast.recover_orphans!
+  #   config.holdfast.recovery_interval    # seconds between recovery passes (default 5)
   class Railtie < ::Rails::Railtie
     config.holdfast = ::ActiveSupport::OrderedOptions.new
     config.holdfast.back_active_support = true
@@ -27,6 +33,9 @@ module Holdfast
     config.holdfast.lock_wait_threshold = nil
     config.holdfast.store = nil
     config.holdfast.durability = :every_checkpoint
+    config.holdfast.lease = nil
+    config.holdfast.recovery = true
+    config.holdfast.recovery_interval = 5
 
     class << self
       # The running detector (nil when unwrapped_code is off).
@@ -60,8 +69,20 @@ module Holdfast
                          settings[:store]
                        end
         config.durability = settings[:durability]
+        config.lease = settings[:lease]
       end
       ::ActiveSupport.on_load(:active_job) { require_relative "continuable" }
+    end
+
+    # Stops and recovery for the job backends this app runs on (see
+    # Holdfast::Backends), after the app's initializers configured them.
+    initializer "holdfast.backends", after: :load_config_initializers do |app|
+      settings = app.config.holdfast
+      Backends.install(recovery: settings[:recovery], interval: settings[:recovery_interval])
+    end
+
+    config.after_initialize do
+      ::ActiveSupport.on_load(:active_job) { Backends.adapter_ready(queue_adapter) }
     end
 
     initializer "holdfast.lock_wait_threshold" do |app|

@@ -26,26 +26,31 @@ module Holdfast
       # +synchronous+: :full (committed progress survives power loss) or
       # :normal (survives a process crash, not a power loss). +busy_timeout+:
       # seconds a write waits for another process's write.
+      #
+      # Every store also takes +lease+: seconds an execution's lease lasts
+      # unless renewed (its checkpoints and this process's heartbeat renew
+      # it; default 15). A job whose lease ran out (its process died) is an
+      # orphan that Holdfast.recover_orphans! re-enqueues.
       def sqlite(path, durability: :every_checkpoint, synchronous: :full, busy_timeout: 5, max_cursor_bytes: nil,
-                 retention: nil)
+                 retention: nil, lease: nil)
         unless %i[full normal].include?(synchronous)
           raise ArgumentError, "synchronous must be :full or :normal, got #{synchronous.inspect}"
         end
 
-        __open_sqlite(sqlite_path(path), durability_name(durability), synchronous == :normal,
+        __open_sqlite(sqlite_path(path), synchronous == :normal,
                       milliseconds(busy_timeout, "busy_timeout", minimum: 0, maximum: 2**31 - 1),
-                      max_cursor_bytes, retention_ms(retention))
+                      common(durability, max_cursor_bytes, retention, lease))
       end
 
       # +table+ is created if absent; the URL's password never appears in
       # errors.
       def postgres(url, durability: :every_checkpoint, table: "holdfast_continuations", max_cursor_bytes: nil,
-                   retention: nil)
-        __open_postgres(url.to_s, durability_name(durability), table.to_s, max_cursor_bytes, retention_ms(retention))
+                   retention: nil, lease: nil)
+        __open_postgres(url.to_s, table.to_s, common(durability, max_cursor_bytes, retention, lease))
       end
 
-      def memory(durability: :every_checkpoint, max_cursor_bytes: nil, retention: nil)
-        __open_memory(durability_name(durability), max_cursor_bytes, retention_ms(retention))
+      def memory(durability: :every_checkpoint, max_cursor_bytes: nil, retention: nil, lease: nil)
+        __open_memory(common(durability, max_cursor_bytes, retention, lease))
       end
 
       # "sqlite:///absolute/path", "sqlite://relative/path",
@@ -152,6 +157,11 @@ module Holdfast
         rounded
       end
 
+      def common(durability, max_cursor_bytes, retention, lease)
+        lease_ms = lease && milliseconds(lease, "lease", minimum: 1000, maximum: 86_400_000)
+        [durability_name(durability), max_cursor_bytes, retention_ms(retention), lease_ms]
+      end
+
       def retention_ms(retention)
         return nil if retention.nil?
         return 0 if retention.respond_to?(:zero?) && retention.zero?
@@ -188,9 +198,30 @@ module Holdfast
     # Starts an execution of the job: a new fencing token (older executions
     # of the job, anywhere, get StaleExecutionError from now on) and the
     # progress to resume from.
-    def begin_execution(job_id, job_class)
+    def begin_execution(job_id, job_class, payload: nil)
       job_class = job_class.name if job_class.is_a?(Module)
-      __begin(Store.name_arg(job_id, "job id"), Store.name_arg(job_class, "job class"))
+      unless payload.nil? || payload.is_a?(String)
+        raise ArgumentError, "payload must be a String (serialize it first, e.g. to JSON), got #{payload.class}"
+      end
+
+      __begin(Store.name_arg(job_id, "job id"), Store.name_arg(job_class, "job class"), payload)
+    end
+
+    # Claims up to +limit+ orphans (in flight, their lease run out, a
+    # payload kept) for this process to re-enqueue: each gets a new fencing
+    # token (the dead execution can never write again) and a lease held
+    # here for one lease period, so if this process dies before
+    # re-enqueuing, the orphan comes up again. Two processes never claim the
+    # same orphan. Returns Hashes: "job_id", "job_class", "payload",
+    # "token", "expired_owner", "expired_at".
+    def claim_orphans(limit: 100)
+      __claim_orphans(Integer(limit))
+    end
+
+    # Deletes the job's record, in flight or not; true if there was one. An
+    # execution still running stops at its next checkpoint.
+    def discard(job_id)
+      __discard(Store.name_arg(job_id, "job id"))
     end
 
     # Ids and names are Strings (or Symbols); anything else is refused
@@ -233,6 +264,16 @@ module Holdfast
 
         __checkpoint(completed.map { |name| Store.name_arg(name, "step name") },
                      step && Store.name_arg(step, "step name"), cursor, interrupt ? true : false)
+      end
+
+      # The execution stops here without completing (interrupted and
+      # re-enqueued by its backend, or failed): pending progress is written
+      # and the lease dropped, so recovery does not take it for an orphan.
+      # +keep_lease+: the job's queue dies with this process, so its lease
+      # is left to run out and recovery re-enqueues it from another process.
+      # Later writes through it are refused.
+      def release(keep_lease: false)
+        __release(!keep_lease)
       end
 
       def inspect

@@ -145,6 +145,14 @@ static void bad_input(holdfast_store *store) {
   options.max_cursor_bytes = 0;
   options.retention_ms = INT64_MAX;
   CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_INVALID_ARGUMENT);
+  options.retention_ms = 0;
+  options.lease_ms = 500;
+  CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "lease must be from 1 s to 1 day, got 500 ms") != NULL);
+  options.lease_ms = 2000;
+  CHECK(holdfast_store_open_memory(&options, &s) == HOLDFAST_OK);
+  holdfast_store_free(s);
+  options.lease_ms = 0;
   size_t len = 0;
   CHECK(holdfast_store_list_json(store, 0xFFFFFFFFu, NULL, 10, true, json, sizeof json, &len) == HOLDFAST_INVALID_ARGUMENT);
   CHECK(strstr(last_error(), "state 4294967295 is not one of") != NULL);

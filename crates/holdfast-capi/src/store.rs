@@ -39,7 +39,8 @@ pub const HOLDFAST_DURABILITY_STEP_BOUNDARIES: holdfast_durability = 2;
 /// NULL, means the defaults, field by field: every_checkpoint, 64 KiB
 /// cursors, SQLite synchronous FULL with a 5 s busy timeout, PostgreSQL
 /// table "holdfast_continuations", completed records kept until
-/// `holdfast_store_prune`. Set only the fields you want to change.
+/// `holdfast_store_prune`, 15 s leases. Set only the fields you want to
+/// change.
 #[repr(C)]
 pub struct holdfast_store_options {
     pub durability: holdfast_durability,
@@ -58,6 +59,11 @@ pub struct holdfast_store_options {
     /// as jobs complete. 0 (the default) or negative: keep them until
     /// `holdfast_store_prune`.
     pub retention_ms: i64,
+    /// How long an execution's lease lasts unless renewed (its checkpoints
+    /// and the store's heartbeat thread renew it): 0 for the default
+    /// (15000); from 1000 to 86400000. An execution whose lease ran out
+    /// (its process died) is an orphan another process may claim.
+    pub lease_ms: u64,
 }
 
 pub(crate) fn store_failure(error: StoreError) -> Failure {
@@ -116,6 +122,9 @@ unsafe fn read_options(options: *const holdfast_store_options) -> Result<Opened,
     }
     if o.retention_ms > 0 {
         opened.store.retention = Some(Duration::from_millis(o.retention_ms as u64));
+    }
+    if o.lease_ms > 0 {
+        opened.store.lease = Duration::from_millis(o.lease_ms);
     }
     if o.sqlite_synchronous_normal {
         opened.sqlite.synchronous = Synchronous::Normal;

@@ -1,6 +1,7 @@
 //! The store over the memory backend, and the store's own policies
 //! (write-behind failures, retention) over a backend that can be broken.
 
+mod hooked;
 #[macro_use]
 mod store_cases;
 
@@ -8,10 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use holdfast::store::{
-    Backend, Begun, Checkpoint, Durability, ListQuery, MemoryBackend, Record, Store, StoreError,
-    StoreOptions, Write,
-};
+use holdfast::store::{Checkpoint, Durability, Store, StoreError, StoreOptions, Write};
+use hooked::Hooked;
 use store_cases::{at, eventually, job, Opener};
 
 fn opener() -> Opener<'static> {
@@ -33,43 +32,11 @@ fn fencing_race() {
     store_cases::fencing_race(&opener(), 5000);
 }
 
-/// The memory backend with a check run before every write: it may fail
-/// the write (a full disk, a database that went away) or take its time.
-struct Hooked {
-    inner: MemoryBackend,
-    before_write: Box<dyn Fn() -> Result<(), StoreError> + Send + Sync>,
-}
-
-impl Backend for Hooked {
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
-        self.inner.begin(job_id, job_class, now)
-    }
-    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        (self.before_write)()?;
-        self.inner.write(writes)
-    }
-    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.get(job_id)
-    }
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
-        self.inner.list(query)
-    }
-    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
-        self.inner.prune(completed_before)
-    }
-    fn location(&self) -> &str {
-        "breakable store"
-    }
-}
-
 fn hooked(
     durability: Durability,
     before_write: impl Fn() -> Result<(), StoreError> + Send + Sync + 'static,
 ) -> Store {
-    let backend = Hooked {
-        inner: MemoryBackend::new(),
-        before_write: Box::new(before_write),
-    };
+    let backend = Hooked::new(move |_writes: &[Write]| before_write());
     Store::open(
         Box::new(backend),
         StoreOptions {

@@ -5,45 +5,18 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use holdfast::store::{
-    Backend, Begun, Current, Durability, ListQuery, MemoryBackend, Progress, Record, Run, Store,
-    StoreError, StoreOptions, Write,
-};
+mod hooked;
 
-/// The memory backend, counting the writes that reach it.
-struct Counting {
-    inner: MemoryBackend,
-    writes: Arc<AtomicUsize>,
-}
-
-impl Backend for Counting {
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
-        self.inner.begin(job_id, job_class, now)
-    }
-    fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        self.writes.fetch_add(writes.len(), Ordering::SeqCst);
-        self.inner.write(writes)
-    }
-    fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.get(job_id)
-    }
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
-        self.inner.list(query)
-    }
-    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
-        self.inner.prune(completed_before)
-    }
-    fn location(&self) -> &str {
-        "counting memory store"
-    }
-}
+use holdfast::store::{Current, Durability, Progress, Run, Store, StoreError, StoreOptions, Write};
+use hooked::Hooked;
 
 fn store(durability: Durability) -> (Arc<Store>, Arc<AtomicUsize>) {
     let writes = Arc::new(AtomicUsize::new(0));
-    let backend = Counting {
-        inner: MemoryBackend::new(),
-        writes: Arc::clone(&writes),
-    };
+    let counter = Arc::clone(&writes);
+    let backend = Hooked::new(move |batch: &[Write]| {
+        counter.fetch_add(batch.len(), Ordering::SeqCst);
+        Ok(())
+    });
     let options = StoreOptions {
         durability,
         ..StoreOptions::default()

@@ -42,10 +42,9 @@ impl DataTypeFunctions for RbExecution {}
 /// cannot be cut short) is raised as soon as it returns, whatever its
 /// result. No unblocking function: with one Ruby thread alive Ruby would
 /// start a helper thread for it, which inherits a `handle_interrupt` mask
-/// and then cannot be killed, hanging the call. An interrupt the caller
-/// deferred (`Thread.handle_interrupt`) stays pending and Ruby will not
-/// release the GVL while it is: the call then runs holding the GVL rather
-/// than retrying forever.
+/// and then cannot be killed, hanging the call. An interrupt the caller deferred (`Thread.handle_interrupt`)
+/// stays pending and Ruby will not release the GVL while it is: the call
+/// then runs holding the GVL rather than retrying forever.
 fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
     if let Some(result) = nogvl::without_gvl_no_ubf(&op) {
         ruby.thread_check_ints()?;
@@ -71,10 +70,12 @@ pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
     errors::holdfast(ruby, path, error.to_string())
 }
 
+/// `durability`, `max_cursor_bytes`, `retention_ms`, `lease_ms`: the
+/// options every open takes, checked by the core.
+type Common = (String, Option<usize>, Option<u64>, Option<u64>);
+
 fn options(
-    durability: String,
-    max_cursor_bytes: Option<usize>,
-    retention_ms: Option<u64>,
+    (durability, max_cursor_bytes, retention_ms, lease_ms): Common,
 ) -> Result<StoreOptions, StoreError> {
     let options = StoreOptions {
         durability: Durability::parse(&durability)?,
@@ -82,6 +83,7 @@ fn options(
             max_cursor_bytes: max,
         }),
         retention: retention_ms.map(Duration::from_millis),
+        lease: lease_ms.map_or(holdfast::store::DEFAULT_LEASE, Duration::from_millis),
     };
     options.check()?;
     Ok(options)
@@ -90,14 +92,11 @@ fn options(
 fn open_sqlite(
     ruby: &Ruby,
     path: String,
-    durability: String,
     synchronous_normal: bool,
     busy_timeout_ms: u64,
-    max_cursor_bytes: Option<usize>,
-    retention_ms: Option<u64>,
+    common: Common,
 ) -> Result<RbStore, Error> {
-    let options =
-        options(durability, max_cursor_bytes, retention_ms).map_err(|e| store_error(ruby, e))?;
+    let options = options(common).map_err(|e| store_error(ruby, e))?;
     let sqlite = SqliteOptions {
         synchronous: if synchronous_normal {
             Synchronous::Normal
@@ -113,13 +112,10 @@ fn open_sqlite(
 fn open_postgres(
     ruby: &Ruby,
     url: String,
-    durability: String,
     table: String,
-    max_cursor_bytes: Option<usize>,
-    retention_ms: Option<u64>,
+    common: Common,
 ) -> Result<RbStore, Error> {
-    let options =
-        options(durability, max_cursor_bytes, retention_ms).map_err(|e| store_error(ruby, e))?;
+    let options = options(common).map_err(|e| store_error(ruby, e))?;
     let postgres = PostgresOptions {
         table,
         ..PostgresOptions::default()
@@ -128,14 +124,8 @@ fn open_postgres(
     wrap_store(ruby, store)
 }
 
-fn open_memory(
-    ruby: &Ruby,
-    durability: String,
-    max_cursor_bytes: Option<usize>,
-    retention_ms: Option<u64>,
-) -> Result<RbStore, Error> {
-    let options =
-        options(durability, max_cursor_bytes, retention_ms).map_err(|e| store_error(ruby, e))?;
+fn open_memory(ruby: &Ruby, common: Common) -> Result<RbStore, Error> {
+    let options = options(common).map_err(|e| store_error(ruby, e))?;
     wrap_store(ruby, Ok(Store::memory(options)))
 }
 
@@ -190,6 +180,17 @@ fn record_hash(ruby: &Ruby, record: &Record) -> Result<RHash, Error> {
         None => ruby.qnil().as_value(),
     };
     hash.aset("completed_at", completed_at)?;
+    hash.aset("payload", record.payload.as_deref())?;
+    match &record.lease {
+        Some(lease) => {
+            hash.aset("lease_owner", lease.owner.as_str())?;
+            hash.aset("lease_expires_at", time(ruby, lease.expires_at)?)?;
+        }
+        None => {
+            hash.aset("lease_owner", ruby.qnil())?;
+            hash.aset("lease_expires_at", ruby.qnil())?;
+        }
+    }
     Ok(hash)
 }
 
@@ -257,12 +258,45 @@ impl RbStore {
         rb_self: &Self,
         job_id: String,
         job_class: String,
+        payload: Option<String>,
     ) -> Result<RbExecution, Error> {
         let run = io(ruby, || {
-            Run::begin(Arc::clone(&rb_self.store), &job_id, &job_class)
+            Run::begin_with(
+                Arc::clone(&rb_self.store),
+                &job_id,
+                &job_class,
+                payload.as_deref(),
+            )
         })?
         .map_err(|e| store_error(ruby, e))?;
         Ok(RbExecution { run })
+    }
+
+    /// Claimed orphans as Hashes: job_id, job_class, payload (JSON text),
+    /// token, and the lease that ran out (expired_owner, expired_at).
+    fn claim_orphans(ruby: &Ruby, rb_self: &Self, limit: usize) -> Result<RArray, Error> {
+        let claimed =
+            io(ruby, || rb_self.store.claim_orphans(limit))?.map_err(|e| store_error(ruby, e))?;
+        let list = ruby.ary_new_capa(claimed.len());
+        for orphan in &claimed {
+            let hash = ruby.hash_new();
+            hash.aset("job_id", orphan.job_id.as_str())?;
+            hash.aset("job_class", orphan.job_class.as_str())?;
+            hash.aset("payload", orphan.payload.as_str())?;
+            hash.aset("token", orphan.token)?;
+            hash.aset("expired_owner", orphan.expired.owner.as_str())?;
+            hash.aset("expired_at", time(ruby, orphan.expired.expires_at)?)?;
+            list.push(hash)?;
+        }
+        Ok(list)
+    }
+
+    fn discard(ruby: &Ruby, rb_self: &Self, job_id: String) -> Result<bool, Error> {
+        io(ruby, || rb_self.store.discard(&job_id))?.map_err(|e| store_error(ruby, e))
+    }
+
+    fn lease_seconds(&self) -> f64 {
+        self.store.lease().as_secs_f64()
     }
 }
 
@@ -333,14 +367,18 @@ impl RbExecution {
     fn complete(ruby: &Ruby, rb_self: &Self) -> Result<(), Error> {
         io(ruby, || rb_self.run.complete())?.map_err(|e| store_error(ruby, e))
     }
+
+    fn release(ruby: &Ruby, rb_self: &Self, drop_lease: bool) -> Result<(), Error> {
+        io(ruby, || rb_self.run.release(drop_lease))?.map_err(|e| store_error(ruby, e))
+    }
 }
 
 pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     let store = holdfast.define_class("Store", ruby.class_object())?;
     store.undef_default_alloc_func();
-    store.define_singleton_method("__open_sqlite", magnus::function!(open_sqlite, 6))?;
-    store.define_singleton_method("__open_postgres", magnus::function!(open_postgres, 5))?;
-    store.define_singleton_method("__open_memory", magnus::function!(open_memory, 3))?;
+    store.define_singleton_method("__open_sqlite", magnus::function!(open_sqlite, 4))?;
+    store.define_singleton_method("__open_postgres", magnus::function!(open_postgres, 3))?;
+    store.define_singleton_method("__open_memory", magnus::function!(open_memory, 1))?;
     store.define_singleton_method(
         "redact",
         magnus::function!(|url: String| holdfast::store::redact_url(&url), 1),
@@ -348,7 +386,13 @@ pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     store.define_method("__get", magnus::method!(RbStore::get, 1))?;
     store.define_method("__list", magnus::method!(RbStore::list, 4))?;
     store.define_method("__prune", magnus::method!(RbStore::prune, 1))?;
-    store.define_method("__begin", magnus::method!(RbStore::begin, 2))?;
+    store.define_method("__begin", magnus::method!(RbStore::begin, 3))?;
+    store.define_method(
+        "__claim_orphans",
+        magnus::method!(RbStore::claim_orphans, 1),
+    )?;
+    store.define_method("__discard", magnus::method!(RbStore::discard, 1))?;
+    store.define_method("lease", magnus::method!(RbStore::lease_seconds, 0))?;
     store.define_method("flush", magnus::method!(RbStore::flush, 0))?;
     store.define_method("close", magnus::method!(RbStore::close, 0))?;
     store.define_method("location", magnus::method!(RbStore::location, 0))?;
@@ -362,6 +406,7 @@ pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     execution.define_method("resumptions", magnus::method!(RbExecution::resumptions, 0))?;
     execution.define_method("progress", magnus::method!(RbExecution::progress, 0))?;
     execution.define_method("__checkpoint", magnus::method!(RbExecution::checkpoint, 4))?;
+    execution.define_method("__release", magnus::method!(RbExecution::release, 1))?;
     execution.define_method(
         "complete_step",
         magnus::method!(RbExecution::complete_step, 0),

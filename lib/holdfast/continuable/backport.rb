@@ -127,6 +127,8 @@ module Holdfast
       result
     rescue Continuation::Interrupt => e
       __holdfast_resume(e)
+    rescue Continuation::StaleExecutionError => e
+      Continuation::Durable.superseded(self, e)
     rescue Continuation::Error
       raise
     rescue StandardError => e
@@ -136,6 +138,8 @@ module Holdfast
       # What Rails 8.1 hands on for an error (and so the key
       # exception_executions counts it under).
       __holdfast_resume({ exception: e })
+    ensure
+      @__holdfast_durable&.finish
     end
 
     # Counts an execution under the key Rails 8.1 uses (the interrupt's or

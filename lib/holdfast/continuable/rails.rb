@@ -99,6 +99,10 @@ module Holdfast
         result = super
         @__holdfast_durable&.complete unless @__holdfast_resumed
         result
+      rescue StaleExecutionError => e
+        Durable.superseded(self, e)
+      ensure
+        @__holdfast_durable&.finish
       end
 
       # Rails calls this to re-enqueue the job after an interrupt, or after

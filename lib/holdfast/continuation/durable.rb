@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "json"
+
 module Holdfast
   class Continuation
     # One execution's link to the store: takes the fencing token when the
@@ -14,10 +16,28 @@ module Holdfast
     # nil]) and takes stored progress with #__holdfast_adopt(record); each
     # continuation implementation (Holdfast's, Rails 8.1's) defines both.
     class Durable
+      # The largest payload kept for recovery (the store's limit).
+      MAX_PAYLOAD_BYTES = 1024 * 1024
+
       def self.begin(job, store)
         # The class name is for listing; an anonymous job class has none.
         class_name = job.class.name || "anonymous #{job.class.superclass.name}"
-        new(job, store.begin_execution(job.job_id, class_name))
+        new(job, store.begin_execution(job.job_id, class_name, payload: payload_for(job)))
+      end
+
+      # The job as Active Job serializes it, which is what recovery
+      # re-enqueues should this process die mid-run; nil (and a warning)
+      # when it cannot be kept, and then the job is not recovered.
+      def self.payload_for(job)
+        return nil unless job.class.name
+
+        text = JSON.generate(job.serialize)
+        return text if text.bytesize <= MAX_PAYLOAD_BYTES
+
+        job.logger&.warn("Holdfast: #{job.class.name} (Job ID: #{job.job_id}) has a #{text.bytesize}-byte payload, " \
+                         "over #{MAX_PAYLOAD_BYTES}; its progress is kept, but it cannot be re-enqueued if its " \
+                         "process dies (keep large arguments in the database)")
+        nil
       end
 
       attr_reader :execution
@@ -25,7 +45,33 @@ module Holdfast
       def initialize(job, execution)
         @job = job
         @execution = execution
+        @finished = false
         adopt_stored_progress
+      end
+
+      # The execution ends here without completing (interrupted and
+      # re-enqueued, or failed): its progress is written and its lease
+      # dropped, so recovery leaves it to its backend. Except when the
+      # process is stopping and the job's queue is in its memory (:async):
+      # the re-enqueued job dies with the process, so the lease is left to
+      # run out and another process recovers the job. A failure here is
+      # logged, not raised: it must not hide the job's own outcome, and the
+      # lease runs out by itself.
+      def finish
+        return if @finished
+
+        @finished = true
+        @execution.release(keep_lease: Holdfast.stopping? && Backends.in_memory_queue?(@job.class.queue_adapter))
+      rescue Holdfast::StoreError, Continuation::StaleExecutionError, ArgumentError => e
+        @job.logger&.warn("Holdfast: releasing #{@job.class.name} (Job ID: #{@job.job_id}): #{e.message}")
+      end
+
+      # Logs that a newer execution took the job over: this one stops
+      # without writing and without failing (a failure would be retried and
+      # take the job back).
+      def self.superseded(job, error)
+        job.logger&.warn("Holdfast: #{job.class.name} (Job ID: #{job.job_id}) stopped: #{error.message}")
+        nil
       end
 
       # Hands the job's progress to the store (nothing is written when it
@@ -39,6 +85,7 @@ module Holdfast
       def complete
         record
         @execution.complete
+        @finished = true
       end
 
       private

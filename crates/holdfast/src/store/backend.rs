@@ -3,7 +3,7 @@
 //! [`super::Store`].
 
 use super::model::decode_steps;
-use super::{Current, ListQuery, Progress, Record, StoreError};
+use super::{Claimed, Current, Lease, ListQuery, Progress, Record, Start, StoreError, Sweep};
 
 /// One conditional write: applied only if the record's token is still
 /// `token` (the writer is the newest execution).
@@ -12,9 +12,12 @@ pub struct Write {
     pub job_id: String,
     pub token: u64,
     pub progress: Progress,
-    /// Marks the record completed at `at`.
+    /// Marks the record completed at `at` (and drops its lease).
     pub complete: bool,
     pub at: i64,
+    /// The lease's new expiry (a checkpoint renews it), or `None` to leave
+    /// it as it is.
+    pub lease_until: Option<i64>,
 }
 
 /// What `begin` found and made.
@@ -31,7 +34,7 @@ pub trait Backend: Send + Sync {
     /// Atomically: creates the record (token 1) or gives it a new token
     /// (one more than the stored one), counting a resumption when it holds
     /// progress and is not completed.
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError>;
+    fn begin(&self, start: &Start) -> Result<Begun, StoreError>;
 
     /// Applies `writes` in one transaction (group commit). The outer error
     /// means nothing was written; otherwise each write has its own outcome
@@ -48,12 +51,30 @@ pub trait Backend: Send + Sync {
 
     /// Where the store is, for messages: a path, or a URL without password.
     fn location(&self) -> &str;
+
+    /// Moves the leases of these executions (job id, token) held by
+    /// `lease.owner` to `lease.expires_at`; records that moved on (a newer
+    /// token, completed, released) are left alone.
+    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError>;
+
+    /// Drops the lease of this execution (it stopped without completing:
+    /// its backend re-runs it, or it failed).
+    fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` orphans (in flight, leased, the lease expired
+    /// by `now`, a payload kept), each atomically: one more token and the
+    /// recoverer's `lease`. Two recoverers never claim the same orphan.
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError>;
+
+    /// Deletes the job's record, in flight or not; whether there was one.
+    fn discard(&self, job_id: &str) -> Result<bool, StoreError>;
 }
 
 /// The columns every SQL backend stores a record in, in the order
 /// [`Columns`] lists them.
 pub(crate) const COLUMNS: &str =
-    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at";
+    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at, \
+     payload, lease_owner, lease_expires_at";
 
 /// One row of [`COLUMNS`], as read from any SQL backend.
 pub(crate) struct Columns {
@@ -67,6 +88,9 @@ pub(crate) struct Columns {
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
+    pub payload: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
 }
 
 impl Columns {
@@ -89,6 +113,15 @@ impl Columns {
         if self.current_step.is_none() && self.cursor.is_some() {
             return Err(corrupt("a cursor without a current step".to_owned()));
         }
+        let lease = match (self.lease_owner, self.lease_expires_at) {
+            (Some(owner), Some(expires_at)) => Some(Lease { owner, expires_at }),
+            (None, None) => None,
+            _ => {
+                return Err(corrupt(
+                    "half a lease (an owner without an expiry, or the reverse)".to_owned(),
+                ))
+            }
+        };
         Ok(Record {
             job_id: self.job_id,
             job_class: self.job_class,
@@ -104,6 +137,8 @@ impl Columns {
             created_at: self.created_at,
             updated_at: self.updated_at,
             completed_at: self.completed_at,
+            payload: self.payload,
+            lease,
         })
     }
 }
@@ -120,7 +155,7 @@ pub(crate) fn current_columns(progress: &Progress) -> (Option<&str>, Option<&[u8
 /// How `begin` changes a stored record, the same in every backend. A job
 /// that completed and runs again (same id) starts over, as it would from
 /// its payload.
-pub(crate) fn begin_existing(record: &mut Record, now: i64) {
+pub(crate) fn begin_existing(record: &mut Record, start: &Start) {
     record.token += 1;
     if record.is_completed() {
         record.progress = Progress::default();
@@ -129,19 +164,25 @@ pub(crate) fn begin_existing(record: &mut Record, now: i64) {
     } else if !record.progress.is_empty() {
         record.resumptions += 1;
     }
-    record.updated_at = now;
+    record.updated_at = start.at;
+    if start.payload.is_some() {
+        record.payload.clone_from(&start.payload);
+    }
+    record.lease = Some(start.lease.clone());
 }
 
-pub(crate) fn fresh_record(job_id: &str, job_class: &str, now: i64) -> Record {
+pub(crate) fn fresh_record(start: &Start) -> Record {
     Record {
-        job_id: job_id.to_owned(),
-        job_class: job_class.to_owned(),
+        job_id: start.job_id.clone(),
+        job_class: start.job_class.clone(),
         progress: Progress::default(),
         resumptions: 0,
         token: 1,
-        created_at: now,
-        updated_at: now,
+        created_at: start.at,
+        updated_at: start.at,
         completed_at: None,
+        payload: start.payload.clone(),
+        lease: Some(start.lease.clone()),
     }
 }
 

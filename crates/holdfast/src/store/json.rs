@@ -26,6 +26,11 @@ pub fn record_json(record: &Record) -> Value {
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "completed_at": record.completed_at,
+        "payload": record.payload,
+        "lease": record.lease.as_ref().map(|lease| json!({
+            "owner": lease.owner,
+            "expires_at": lease.expires_at,
+        })),
     })
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use parking_lot::Mutex;
 
 use super::backend::{begin_existing, fresh_record, rejected, Backend, Begun, Write};
-use super::{ListQuery, Record, State, StoreError};
+use super::{Claimed, Lease, ListQuery, Record, Start, State, StoreError, Sweep};
 
 #[derive(Default)]
 pub struct MemoryBackend {
@@ -20,16 +20,17 @@ impl MemoryBackend {
 }
 
 impl Backend for MemoryBackend {
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
+    fn begin(&self, start: &Start) -> Result<Begun, StoreError> {
+        let job_id = start.job_id.as_str();
         let mut records = self.records.lock();
         if let Some(record) = records.get_mut(job_id) {
-            begin_existing(record, now);
+            begin_existing(record, start);
             return Ok(Begun {
                 existed: true,
                 record: record.clone(),
             });
         }
-        let record = fresh_record(job_id, job_class, now);
+        let record = fresh_record(start);
         records.insert(job_id.to_owned(), record.clone());
         Ok(Begun {
             existed: false,
@@ -47,6 +48,11 @@ impl Backend for MemoryBackend {
                     record.updated_at = write.at;
                     if write.complete {
                         record.completed_at = Some(write.at);
+                        record.lease = None;
+                    } else if let (Some(lease), Some(until)) =
+                        (&mut record.lease, write.lease_until)
+                    {
+                        lease.expires_at = until;
                     }
                     Ok(())
                 }
@@ -96,5 +102,52 @@ impl Backend for MemoryBackend {
 
     fn location(&self) -> &str {
         "memory store"
+    }
+
+    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
+        let mut records = self.records.lock();
+        for (job_id, token) in executions {
+            if let Some(record) = records.get_mut(job_id) {
+                match &mut record.lease {
+                    Some(held) if record.token == *token && held.owner == lease.owner => {
+                        held.expires_at = lease.expires_at;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
+        if let Some(record) = self.records.lock().get_mut(job_id) {
+            if record.token == token {
+                record.lease = None;
+            }
+        }
+        Ok(())
+    }
+
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
+        let (now, limit, lease) = (sweep.now, sweep.limit, &sweep.lease);
+        let mut records = self.records.lock();
+        let mut claimed = Vec::new();
+        for record in records.values_mut() {
+            if claimed.len() >= limit {
+                break;
+            }
+            if record.payload.is_none() || !record.is_orphaned(now) {
+                continue;
+            }
+            let orphan = record.clone();
+            record.lease = Some(lease.clone());
+            record.token += 1;
+            claimed.extend(Claimed::from_orphan(orphan, record.token));
+        }
+        Ok(claimed)
+    }
+
+    fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
+        Ok(self.records.lock().remove(job_id).is_some())
     }
 }

@@ -13,13 +13,16 @@ mod durability;
 mod error;
 mod group_commit;
 mod json;
+mod leases;
 mod memory;
 mod model;
 mod postgres;
 mod postgres_conninfo;
+mod postgres_leases;
 mod postgres_tls;
 mod run;
 mod sqlite;
+mod sqlite_schema;
 mod writer;
 
 use std::collections::HashMap;
@@ -34,23 +37,44 @@ pub use backend::{Backend, Begun, Write};
 pub use durability::{Checkpoint, Durability};
 pub use error::StoreError;
 pub use json::{record_json, records_json};
+pub use leases::process_owner;
 pub use memory::MemoryBackend;
 pub use model::{
-    now_ms, Current, Limits, ListQuery, Progress, Record, State, DEFAULT_MAX_CURSOR_BYTES,
-    MAX_ID_BYTES, MAX_STEP_BYTES,
+    now_ms, Claimed, Current, Lease, Limits, ListQuery, Progress, Record, Start, State, Sweep,
+    DEFAULT_MAX_CURSOR_BYTES, MAX_ID_BYTES, MAX_PAYLOAD_BYTES, MAX_STEP_BYTES,
 };
 pub use postgres::{redact as redact_url, PostgresBackend, PostgresOptions};
 pub use run::Run;
 pub use sqlite::{SqliteBackend, SqliteOptions, Synchronous};
 
 /// Settings every backend shares.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct StoreOptions {
     pub durability: Durability,
     pub limits: Limits,
     /// Completed records older than this are pruned as jobs complete
     /// (checked at most once a minute); `None` keeps them until `prune`.
     pub retention: Option<Duration>,
+    /// How long a running execution's lease lasts unless renewed (each
+    /// checkpoint renews it, and so does this process's heartbeat, every
+    /// third of it). An execution whose lease ran out is an orphan that
+    /// recovery may re-enqueue.
+    pub lease: Duration,
+}
+
+/// The default lease: long enough for a stalled disk or a GC pause, short
+/// enough that a killed job is back within half a minute.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::default(),
+            limits: Limits::default(),
+            retention: None,
+            lease: DEFAULT_LEASE,
+        }
+    }
 }
 
 impl StoreOptions {
@@ -64,6 +88,12 @@ impl StoreOptions {
                     crate::limits::MAX_DURATION.as_millis()
                 )));
             }
+        }
+        if self.lease < Duration::from_secs(1) || self.lease > Duration::from_secs(24 * 60 * 60) {
+            return Err(StoreError::invalid(format!(
+                "lease must be from 1 s to 1 day, got {} ms",
+                self.lease.as_millis()
+            )));
         }
         if self.limits.max_cursor_bytes == 0 || self.limits.max_cursor_bytes > MAX_CURSOR_LIMIT {
             return Err(StoreError::invalid(format!(
@@ -96,6 +126,7 @@ pub struct Execution {
 pub struct Store {
     shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    heartbeat: Mutex<Option<JoinHandle<()>>>,
 }
 
 struct Shared {
@@ -109,6 +140,8 @@ struct Shared {
     io: Mutex<()>,
     /// Synchronous writes waiting to share a commit.
     group: group_commit::GroupCommit,
+    /// Wakes the heartbeat (closing).
+    heartbeat_wake: Condvar,
 }
 
 #[derive(Default)]
@@ -120,6 +153,9 @@ struct Pending {
     /// The newest token this process handed out per in-flight job, so a
     /// stale execution is refused without a round trip.
     newest: HashMap<String, u64>,
+    /// Executions running in this process (job id → token): the heartbeat
+    /// renews their leases.
+    running: HashMap<String, u64>,
     stopping: bool,
     closed: bool,
     last_retention_prune: i64,
@@ -138,11 +174,14 @@ impl Store {
             wake: Condvar::new(),
             io: Mutex::new(()),
             group: group_commit::GroupCommit::default(),
+            heartbeat_wake: Condvar::new(),
         });
         let writer = interval.and_then(|every| writer::spawn(Arc::clone(&shared), every));
+        let heartbeat = leases::spawn_heartbeat(Arc::clone(&shared));
         Store {
             shared,
             writer: Mutex::new(writer),
+            heartbeat: Mutex::new(heartbeat),
         }
     }
 
@@ -185,24 +224,47 @@ impl Store {
         self.shared.options.limits
     }
 
-    /// Starts an execution: writes out any progress this process still
-    /// holds for the job, then takes a new fencing token. The returned
-    /// record's progress is where the job resumes.
+    /// Starts an execution without a payload to recover it from (see
+    /// [`Store::begin_execution_with`]).
     pub fn begin_execution(&self, job_id: &str, job_class: &str) -> Result<Execution, StoreError> {
+        self.begin_execution_with(job_id, job_class, None)
+    }
+
+    /// Starts an execution: writes out any progress this process still
+    /// holds for the job, then takes a new fencing token and a lease. The
+    /// returned record's progress is where the job resumes. `payload` (for
+    /// Active Job, the serialized job) is what recovery re-enqueues should
+    /// this process die mid-run; without one the record is never claimed.
+    pub fn begin_execution_with(
+        &self,
+        job_id: &str,
+        job_class: &str,
+        payload: Option<&str>,
+    ) -> Result<Execution, StoreError> {
         let limits = self.shared.options.limits;
         limits.check_job_id(job_id)?;
         limits.check_job_class(job_class)?;
+        limits.check_payload(payload)?;
         self.shared.check_open()?;
         match self.shared.flush(Some(job_id)) {
             Ok(()) | Err(StoreError::Stale { .. } | StoreError::NotFound { .. }) => {}
             Err(error) => return Err(error),
         }
-        let begun = self.shared.backend.begin(job_id, job_class, now_ms())?;
+        let now = now_ms();
+        let start = Start {
+            job_id: job_id.to_owned(),
+            job_class: job_class.to_owned(),
+            at: now,
+            payload: payload.map(str::to_owned),
+            lease: self.shared.lease_from(now),
+        };
+        let begun = self.shared.backend.begin(&start)?;
         let token = begun.record.token;
         {
             let mut pending = self.shared.pending.lock();
             pending.failed.remove(job_id);
             pending.newest.insert(job_id.to_owned(), token);
+            pending.running.insert(job_id.to_owned(), token);
         }
         Ok(Execution {
             job_id: job_id.to_owned(),
@@ -224,12 +286,14 @@ impl Store {
         kind: Checkpoint,
     ) -> Result<(), StoreError> {
         self.shared.options.limits.check_progress(&progress)?;
+        let at = now_ms();
         let write = Write {
             job_id: execution.job_id.clone(),
             token: execution.token,
             progress,
             complete: false,
-            at: now_ms(),
+            at,
+            lease_until: Some(self.shared.lease_from(at).expires_at),
         };
         let at_once = self.shared.options.durability.writes_at_once(kind);
         {
@@ -278,12 +342,14 @@ impl Store {
             progress,
             complete: true,
             at: now,
+            lease_until: None,
         })?;
         {
             let mut pending = self.shared.pending.lock();
             if pending.newest.get(&execution.job_id) == Some(&execution.token) {
                 pending.newest.remove(&execution.job_id);
             }
+            pending.forget_running(execution);
         }
         self.shared.prune_for_retention(now)
     }
@@ -333,6 +399,10 @@ impl Store {
             // still writes what is pending.
             let _ = writer.join();
         }
+        self.shared.heartbeat_wake.notify_all();
+        if let Some(heartbeat) = self.heartbeat.lock().take() {
+            let _ = heartbeat.join();
+        }
         let flushed = self.shared.flush(None);
         self.shared.pending.lock().closed = true;
         flushed
@@ -349,6 +419,13 @@ impl Drop for Store {
 }
 
 impl Pending {
+    /// The execution no longer runs here: no more heartbeats for it.
+    fn forget_running(&mut self, execution: &Execution) {
+        if self.running.get(&execution.job_id) == Some(&execution.token) {
+            self.running.remove(&execution.job_id);
+        }
+    }
+
     fn refuse_stale(&self, execution: &Execution) -> Result<(), StoreError> {
         match self.newest.get(&execution.job_id) {
             Some(&newest) if newest > execution.token => Err(StoreError::Stale {

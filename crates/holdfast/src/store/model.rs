@@ -56,13 +56,92 @@ pub struct Record {
     pub created_at: i64,
     pub updated_at: i64,
     pub completed_at: Option<i64>,
+    /// What the latest execution was started from (for Active Job, the
+    /// job's serialized payload as JSON text): what recovery re-enqueues.
+    pub payload: Option<String>,
+    /// Held while an execution runs; `None` once it completed, stopped or
+    /// released it (or for records from before leases).
+    pub lease: Option<Lease>,
 }
 
 impl Record {
     pub fn is_completed(&self) -> bool {
         self.completed_at.is_some()
     }
+
+    /// In flight, leased, and the lease ran out by `now`: its execution is
+    /// gone (killed, or its host is), and nothing will bring it back but
+    /// recovery.
+    pub fn is_orphaned(&self, now: i64) -> bool {
+        !self.is_completed()
+            && self
+                .lease
+                .as_ref()
+                .is_some_and(|lease| lease.expires_at <= now)
+    }
 }
+
+/// Who runs a job's execution, and until when that claim holds unless
+/// renewed (by its checkpoints and its process's heartbeat).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    /// `host:pid:process-id` of the process running the execution.
+    pub owner: String,
+    /// Milliseconds since the Unix epoch.
+    pub expires_at: i64,
+}
+
+/// How an execution starts: which job, when (milliseconds since the Unix
+/// epoch), what recovery would re-enqueue, and the lease.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Start {
+    pub job_id: String,
+    pub job_class: String,
+    pub at: i64,
+    pub payload: Option<String>,
+    pub lease: Lease,
+}
+
+/// An orphan that recovery claimed: its record now carries a new token (so
+/// the dead execution is fenced off even if it comes back) and the
+/// recoverer's lease, and `payload` is what to re-enqueue.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claimed {
+    pub job_id: String,
+    pub job_class: String,
+    pub payload: String,
+    pub token: u64,
+    /// The lease that ran out.
+    pub expired: Lease,
+}
+
+impl Claimed {
+    /// The claim of `orphan` (the record as it was before the claim) under
+    /// its new `token`; `None` for a record recovery cannot re-enqueue (no
+    /// payload, or no lease that ran out).
+    pub(crate) fn from_orphan(orphan: Record, token: u64) -> Option<Self> {
+        Some(Self {
+            job_id: orphan.job_id,
+            job_class: orphan.job_class,
+            payload: orphan.payload?,
+            token,
+            expired: orphan.lease?,
+        })
+    }
+}
+
+/// One pass of orphan recovery: orphans are records whose lease expired by
+/// `now`; up to `limit` of them are claimed under the recoverer's `lease`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sweep {
+    pub now: i64,
+    pub limit: usize,
+    pub lease: Lease,
+}
+
+/// The largest payload a record keeps (Active Job payloads are usually a
+/// few KiB; arguments belong in the database, not the queue).
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
 /// Which records `list` returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -133,6 +212,16 @@ impl Limits {
         }
         check_text("job class name", job_class)?;
         check_len("job class name", job_class.len(), MAX_ID_BYTES)
+    }
+
+    pub fn check_payload(&self, payload: Option<&str>) -> Result<(), StoreError> {
+        match payload {
+            Some(payload) => {
+                check_text("payload", payload)?;
+                check_len("payload", payload.len(), MAX_PAYLOAD_BYTES)
+            }
+            None => Ok(()),
+        }
     }
 
     pub fn check_progress(&self, progress: &Progress) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use super::backend::{
 };
 use super::model::encode_steps;
 use super::{postgres_conninfo, postgres_tls};
-use super::{ListQuery, Record, State, StoreError};
+use super::{Claimed, Lease, ListQuery, Record, Start, State, StoreError, Sweep};
 
 #[derive(Clone, Debug)]
 pub struct PostgresOptions {
@@ -37,12 +37,12 @@ pub struct PostgresBackend {
     location: String,
     config: Config,
     tls: MakeRustlsConnect,
-    table: String,
+    pub(super) table: String,
     connection: Mutex<Option<Connection>>,
 }
 
-struct Connection {
-    client: Client,
+pub(super) struct Connection {
+    pub(super) client: Client,
     select: Statement,
     update: Statement,
     token_of: Statement,
@@ -86,9 +86,13 @@ impl PostgresBackend {
             .map_err(|e| self.err(e))?;
         let table = &self.table;
         let index = format!("{}_by_update", table.trim_matches('"'));
+        let lease_index = format!("{}_by_lease", table.trim_matches('"'));
         // CREATE ... IF NOT EXISTS races with itself (two sessions can both
         // decide to create and one fails on a catalog unique index): take a
         // transaction-scoped advisory lock named after the table first.
+        // The lease columns are added only when missing: ALTER TABLE takes
+        // the table's strongest lock even when it changes nothing, which
+        // deadlocked with other sessions' writes.
         client
             .batch_execute(&format!(
                 "BEGIN;
@@ -106,6 +110,16 @@ impl PostgresBackend {
                    completed_at BIGINT
                  );
                  CREATE INDEX IF NOT EXISTS \"{index}\" ON {table} (completed_at, updated_at);
+                 DO $holdfast$ BEGIN
+                   IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{table}'::regclass
+                                  AND attname = 'lease_expires_at' AND NOT attisdropped) THEN
+                     ALTER TABLE {table} ADD COLUMN IF NOT EXISTS payload TEXT;
+                     ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_owner TEXT;
+                     ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_expires_at BIGINT;
+                     CREATE INDEX IF NOT EXISTS \"{lease_index}\" ON {table} (lease_expires_at)
+                       WHERE completed_at IS NULL;
+                   END IF;
+                 END $holdfast$;
                  COMMIT;"
             ))
             .map_err(|e| self.err(e))?;
@@ -116,7 +130,11 @@ impl PostgresBackend {
             .prepare(&format!(
                 "UPDATE {table}
                  SET completed_steps = $3, current_step = $4, cursor = $5, updated_at = $6,
-                     completed_at = CASE WHEN $7 THEN $6 ELSE completed_at END
+                     completed_at = CASE WHEN $7 THEN $6 ELSE completed_at END,
+                     lease_expires_at = CASE WHEN $7 THEN NULL
+                       WHEN $8::BIGINT IS NOT NULL AND lease_owner IS NOT NULL THEN $8
+                       ELSE lease_expires_at END,
+                     lease_owner = CASE WHEN $7 THEN NULL ELSE lease_owner END
                  WHERE job_id = $1 AND token = $2"
             ))
             .map_err(|e| self.err(e))?;
@@ -135,7 +153,7 @@ impl PostgresBackend {
     /// restart, a failover, an idle timeout) is replaced and `op` retried
     /// once: every operation is safe to repeat (writes carry their token; a
     /// repeated begin only hands out a newer token).
-    fn with_connection<T>(
+    pub(super) fn with_connection<T>(
         &self,
         mut op: impl FnMut(&mut Connection) -> Result<T, DbError>,
     ) -> Result<T, StoreError> {
@@ -171,7 +189,7 @@ impl PostgresBackend {
         StoreError::io(&self.location, message)
     }
 
-    fn record(&self, row: &Row) -> Result<Record, DbError> {
+    pub(super) fn record(&self, row: &Row) -> Result<Record, DbError> {
         let columns = Columns {
             job_id: row.try_get(0)?,
             job_class: row.try_get(1)?,
@@ -183,6 +201,9 @@ impl PostgresBackend {
             created_at: row.try_get(7)?,
             updated_at: row.try_get(8)?,
             completed_at: row.try_get(9)?,
+            payload: row.try_get(10)?,
+            lease_owner: row.try_get(11)?,
+            lease_expires_at: row.try_get(12)?,
         };
         Ok(columns.into_record(&self.location)?)
     }
@@ -202,7 +223,7 @@ fn with_causes(error: &postgres::Error) -> String {
 
 /// An error inside an operation: from PostgreSQL (maybe a lost connection,
 /// worth one retry) or already the store's own.
-enum DbError {
+pub(super) enum DbError {
     Postgres(postgres::Error),
     Store(StoreError),
 }
@@ -255,7 +276,8 @@ pub fn redact(url: &str) -> String {
 }
 
 impl Backend for PostgresBackend {
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
+    fn begin(&self, start: &Start) -> Result<Begun, StoreError> {
+        let (job_id, job_class, now) = (start.job_id.as_str(), start.job_class.as_str(), start.at);
         let table = &self.table;
         self.with_connection(|connection| {
             let mut tx = connection.client.transaction()?;
@@ -269,30 +291,43 @@ impl Backend for PostgresBackend {
                 )?;
                 if let Some(row) = existing {
                     let mut record = self.record(&row)?;
-                    let was_completed = record.is_completed();
-                    begin_existing(&mut record, now);
-                    let restart = if was_completed {
-                        ", completed_steps = '[]', current_step = NULL, cursor = NULL, completed_at = NULL"
-                    } else {
-                        ""
-                    };
+                    begin_existing(&mut record, start);
+                    let (step, cursor) = current_columns(&record.progress);
+                    let lease = record.lease.as_ref();
                     tx.execute(
-                        &format!("UPDATE {table} SET token = $2, resumptions = $3, updated_at = $4{restart} WHERE job_id = $1"),
-                        &[&job_id, &(record.token as i64), &(record.resumptions as i64), &now],
+                        &format!(
+                            "UPDATE {table} SET token = $2, resumptions = $3, updated_at = $4,
+                               completed_steps = $5, current_step = $6, cursor = $7, completed_at = NULL,
+                               payload = $8, lease_owner = $9, lease_expires_at = $10
+                             WHERE job_id = $1"
+                        ),
+                        &[
+                            &job_id,
+                            &(record.token as i64),
+                            &(record.resumptions as i64),
+                            &now,
+                            &encode_steps(&record.progress.completed),
+                            &step,
+                            &cursor,
+                            &record.payload,
+                            &lease.map(|l| &l.owner),
+                            &lease.map(|l| l.expires_at),
+                        ],
                     )?;
                     break Begun { existed: true, record };
                 }
                 let inserted = tx.execute(
                     &format!(
-                        "INSERT INTO {table} ({COLUMNS}) VALUES ($1, $2, '[]', NULL, NULL, 0, 1, $3, $3, NULL)
+                        "INSERT INTO {table} ({COLUMNS})
+                         VALUES ($1, $2, '[]', NULL, NULL, 0, 1, $3, $3, NULL, $4, $5, $6)
                          ON CONFLICT (job_id) DO NOTHING"
                     ),
-                    &[&job_id, &job_class, &now],
+                    &[&job_id, &job_class, &now, &start.payload, &start.lease.owner, &start.lease.expires_at],
                 )?;
                 if inserted == 1 {
                     break Begun {
                         existed: false,
-                        record: fresh_record(job_id, job_class, now),
+                        record: fresh_record(start),
                     };
                 }
             };
@@ -327,6 +362,7 @@ impl Backend for PostgresBackend {
                         &cursor,
                         &write.at,
                         &write.complete,
+                        &write.lease_until,
                     ],
                 ) {
                     Ok(changed) => {
@@ -401,26 +437,20 @@ impl Backend for PostgresBackend {
     fn location(&self) -> &str {
         &self.location
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::redact;
+    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
+        self.renew_leases(executions, lease)
+    }
 
-    #[test]
-    fn passwords_never_reach_messages() {
-        assert_eq!(
-            redact("postgres://app:s3cr3t@db.example:5432/jobs?sslmode=disable"),
-            "postgres://app:***@db.example:5432/jobs?sslmode=disable"
-        );
-        assert_eq!(
-            redact("postgresql://app@db/jobs?password=s3cr3t&x=1"),
-            "postgresql://app@db/jobs?password=***&x=1"
-        );
-        assert_eq!(
-            redact("host=db user=app password=s3cr3t dbname=jobs"),
-            "host=db user=app password=*** dbname=jobs"
-        );
-        assert_eq!(redact("postgres://db/jobs"), "postgres://db/jobs");
+    fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
+        self.release_lease(job_id, token)
+    }
+
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
+        self.claim(sweep)
+    }
+
+    fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
+        self.discard_record(job_id)
     }
 }

@@ -27,7 +27,18 @@ impl Run {
     /// Begins an execution of `job_id` (see [`Store::begin_execution`]): a
     /// new fencing token, and the progress to resume from.
     pub fn begin(store: Arc<Store>, job_id: &str, job_class: &str) -> Result<Run, StoreError> {
-        let execution = store.begin_execution(job_id, job_class)?;
+        Run::begin_with(store, job_id, job_class, None)
+    }
+
+    /// Begins an execution that recovery can re-enqueue from `payload`
+    /// (see [`Store::begin_execution_with`]).
+    pub fn begin_with(
+        store: Arc<Store>,
+        job_id: &str,
+        job_class: &str,
+        payload: Option<&str>,
+    ) -> Result<Run, StoreError> {
+        let execution = store.begin_execution_with(job_id, job_class, payload)?;
         let progress = execution.record.progress.clone();
         Ok(Run {
             store,
@@ -123,6 +134,16 @@ impl Run {
         Ok(())
     }
 
+    /// The execution stops without completing: its progress is written and,
+    /// with `drop_lease`, its lease dropped (see [`Store::release`]). Later
+    /// writes are refused, as after `complete`.
+    pub fn release(&self, drop_lease: bool) -> Result<(), StoreError> {
+        let mut state = self.state.lock();
+        self.check_running(&state)?;
+        state.completed = true;
+        self.store.release(&self.execution, drop_lease)
+    }
+
     /// The one transition: from the last recorded progress to `next`.
     fn write(&self, state: &mut State, next: Progress, interrupt: bool) -> Result<(), StoreError> {
         self.check_running(state)?;
@@ -133,7 +154,16 @@ impl Run {
         } else {
             state.progress.move_to(&next)
         };
-        self.store.checkpoint(&self.execution, next.clone(), kind)?;
+        match self.store.checkpoint(&self.execution, next.clone(), kind) {
+            Ok(()) => {}
+            Err(error @ (StoreError::Stale { .. } | StoreError::NotFound { .. })) => {
+                // Another execution owns the job now (or it was discarded):
+                // this one is over here.
+                self.store.forget(&self.execution);
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        }
         state.progress = next;
         Ok(())
     }
@@ -146,5 +176,17 @@ impl Run {
             )));
         }
         Ok(())
+    }
+}
+
+impl Drop for Run {
+    /// A handle dropped without `complete` or `release` (its owner lost it)
+    /// stops its heartbeat: its lease then runs out, and recovery may take
+    /// the job. Nothing is written here (a drop may run in a garbage
+    /// collector).
+    fn drop(&mut self) {
+        if !self.state.lock().completed {
+            self.store.forget(&self.execution);
+        }
     }
 }

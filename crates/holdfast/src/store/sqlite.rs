@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rusqlite::{
-    params, Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior,
-};
+use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, TransactionBehavior};
 
 use super::backend::{
     begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
@@ -16,21 +14,8 @@ use super::backend::{
 };
 use super::checksum;
 use super::model::encode_steps;
-use super::{ListQuery, Record, State, StoreError};
-
-/// The schema this build writes (`PRAGMA user_version`). 2 added a
-/// checksum per record; stores at 1 are migrated when opened.
-const SCHEMA_VERSION: i64 = 2;
-
-/// Files up to this size get SQLite's `quick_check` when opened (about a
-/// second per few hundred MiB); larger ones are checked record by record
-/// only, as they are read.
-const QUICK_CHECK_MAX_BYTES: u64 = 256 * 1024 * 1024;
-
-/// Stores a record's checksum over what the row now holds.
-const RESEAL: &str = "UPDATE holdfast_continuations SET checksum = holdfast_checksum(job_id, job_class, \
-     completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at) \
-     WHERE job_id = ?1";
+use super::sqlite_schema::{connect, create_owner_only, create_schema, quick_check, RESEAL};
+use super::{Claimed, Lease, ListQuery, Record, Start, State, StoreError, Sweep};
 
 /// How hard a commit tries to reach the disk (SQLite's `synchronous`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -96,140 +81,6 @@ impl SqliteBackend {
     }
 }
 
-/// Creates a new store file readable and writable by its owner only (jobs'
-/// progress and arguments are the app's data); SQLite gives its -wal and
-/// -shm files the same mode. An existing file keeps its mode. Failing here
-/// is not an error: the open that follows reports what is wrong.
-fn create_owner_only(path: &Path) {
-    use std::os::unix::fs::OpenOptionsExt;
-    let _ = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path);
-}
-
-fn connect(path: &Path, location: &str, options: &SqliteOptions) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let connection = Connection::open_with_flags(path, flags).map_err(|e| {
-        let hint = match path.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
-                format!(
-                    " (the directory {} does not exist; create it first)",
-                    dir.display()
-                )
-            }
-            _ => " (check that the directory exists and this process may write to it)".to_owned(),
-        };
-        StoreError::io(
-            location,
-            format!("cannot open the database file: {e}{hint}"),
-        )
-    })?;
-    connection
-        .busy_timeout(options.busy_timeout)
-        .map_err(|e| sqlite_error(location, e))?;
-    checksum::register(&connection).map_err(|e| sqlite_error(location, e))?;
-    // The first statement that reads the file: a file that is not a
-    // database fails here, before anything is written to it.
-    let mode: String = connection
-        .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
-        .map_err(|e| sqlite_error(location, e))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::io(
-            location,
-            format!("cannot switch the database to WAL mode (it stays in {mode} mode): is it on a network file system?"),
-        ));
-    }
-    let synchronous = match options.synchronous {
-        Synchronous::Full => "FULL",
-        Synchronous::Normal => "NORMAL",
-    };
-    connection
-        .pragma_update(None, "synchronous", synchronous)
-        .map_err(|e| sqlite_error(location, e))?;
-    Ok(connection)
-}
-
-fn create_schema(connection: &Connection, location: &str) -> Result<(), StoreError> {
-    let version: i64 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
-        .map_err(|e| sqlite_error(location, e))?;
-    if version > SCHEMA_VERSION {
-        return Err(StoreError::io(
-            location,
-            format!("the store was written by a newer Holdfast (schema {version}; this one knows up to {SCHEMA_VERSION}); upgrade Holdfast"),
-        ));
-    }
-    if version == SCHEMA_VERSION {
-        // Already there: opening writes nothing, so a store on a full disk
-        // (or one this process may only read) still opens and reads.
-        return Ok(());
-    }
-    let create_or_migrate = if version == 1 {
-        format!(
-            "ALTER TABLE holdfast_continuations ADD COLUMN checksum INTEGER;
-             {};",
-            RESEAL.replace(" WHERE job_id = ?1", "")
-        )
-    } else {
-        "CREATE TABLE IF NOT EXISTS holdfast_continuations (
-           job_id TEXT PRIMARY KEY NOT NULL,
-           job_class TEXT NOT NULL,
-           completed_steps TEXT NOT NULL,
-           current_step TEXT,
-           cursor BLOB,
-           resumptions INTEGER NOT NULL,
-           token INTEGER NOT NULL,
-           created_at INTEGER NOT NULL,
-           updated_at INTEGER NOT NULL,
-           completed_at INTEGER,
-           checksum INTEGER
-         ) WITHOUT ROWID;
-         CREATE INDEX IF NOT EXISTS holdfast_continuations_by_update
-           ON holdfast_continuations (completed_at, updated_at);"
-            .to_owned()
-    };
-    connection
-        .execute_batch(&format!(
-            "BEGIN IMMEDIATE;
-             {create_or_migrate}
-             PRAGMA user_version = {SCHEMA_VERSION};
-             COMMIT;"
-        ))
-        .map_err(|e| {
-            let _ = connection.execute_batch("ROLLBACK");
-            sqlite_error(location, e)
-        })
-}
-
-/// SQLite's own structural check of the whole file, where that is cheap:
-/// it finds damaged pages, including ones that would make records vanish
-/// (which no per-record checksum can see).
-fn quick_check(path: &Path, connection: &Connection, location: &str) -> Result<(), StoreError> {
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    if size > QUICK_CHECK_MAX_BYTES {
-        return Ok(());
-    }
-    let mut statement = connection
-        .prepare("PRAGMA quick_check(5)")
-        .map_err(|e| sqlite_error(location, e))?;
-    let problems: Vec<String> = statement
-        .query_map([], |row| row.get::<_, String>(0))
-        .and_then(|rows| rows.collect())
-        .map_err(|e| sqlite_error(location, e))?;
-    if problems.len() == 1 && problems[0] == "ok" {
-        return Ok(());
-    }
-    Err(StoreError::Corrupt {
-        location: location.to_owned(),
-        job_id: None,
-        message: format!("SQLite's quick_check says: {}", problems.join("; ")),
-    })
-}
-
 pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(failure, _) = &error {
         match failure.code {
@@ -274,10 +125,10 @@ fn select_columns() -> String {
 
 /// A row of [`select_columns`] as a record, once its checksum matches.
 fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record, StoreError>> {
-    let values = (0..10)
+    let values = (0..13)
         .map(|i| row.get_ref(i))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let stored: Option<i64> = row.get_ref(10)?.as_i64_or_null().ok().flatten();
+    let stored: Option<i64> = row.get_ref(13)?.as_i64_or_null().ok().flatten();
     if stored != Some(checksum::of(values.iter().copied())) {
         let job_id = match values[0] {
             rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
@@ -300,42 +151,63 @@ fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record,
         created_at: row.get(7)?,
         updated_at: row.get(8)?,
         completed_at: row.get(9)?,
+        payload: row.get(10)?,
+        lease_owner: row.get(11)?,
+        lease_expires_at: row.get(12)?,
     };
     Ok(columns.into_record(location))
 }
 
+impl SqliteBackend {
+    fn select_one(
+        connection: &Connection,
+        location: &str,
+        job_id: &str,
+    ) -> Result<Option<Record>, StoreError> {
+        connection
+            .prepare_cached(&format!(
+                "SELECT {} FROM holdfast_continuations WHERE job_id = ?1",
+                select_columns()
+            ))
+            .and_then(|mut statement| {
+                statement
+                    .query_row([job_id], |row| read_record(location, row))
+                    .optional()
+            })
+            .map_err(|e| sqlite_error(location, e))?
+            .transpose()
+    }
+}
+
 impl Backend for SqliteBackend {
-    fn begin(&self, job_id: &str, job_class: &str, now: i64) -> Result<Begun, StoreError> {
+    fn begin(&self, start: &Start) -> Result<Begun, StoreError> {
+        let (job_id, job_class, now) = (start.job_id.as_str(), start.job_class.as_str(), start.at);
         let mut connection = self.writer.lock();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let existing = tx
-            .query_row(
-                &format!(
-                    "SELECT {} FROM holdfast_continuations WHERE job_id = ?1",
-                    select_columns()
-                ),
-                [job_id],
-                |row| read_record(&self.location, row),
-            )
-            .optional()
-            .map_err(|e| self.err(e))?
-            .transpose()?;
+        let existing = Self::select_one(&tx, &self.location, job_id)?;
         let begun = match existing {
             Some(mut record) => {
-                let was_completed = record.is_completed();
-                begin_existing(&mut record, now);
-                let sql = if was_completed {
-                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4,
-                     completed_steps = '[]', current_step = NULL, cursor = NULL, completed_at = NULL
-                     WHERE job_id = ?1"
-                } else {
-                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4 WHERE job_id = ?1"
-                };
+                begin_existing(&mut record, start);
+                let lease = record.lease.as_ref();
                 tx.execute(
-                    sql,
-                    params![job_id, record.token as i64, record.resumptions as i64, now],
+                    "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4,
+                       completed_steps = ?5, current_step = ?6, cursor = ?7, completed_at = NULL,
+                       payload = ?8, lease_owner = ?9, lease_expires_at = ?10
+                     WHERE job_id = ?1",
+                    params![
+                        job_id,
+                        record.token as i64,
+                        record.resumptions as i64,
+                        now,
+                        encode_steps(&record.progress.completed),
+                        current_columns(&record.progress).0,
+                        current_columns(&record.progress).1,
+                        record.payload,
+                        lease.map(|l| &l.owner),
+                        lease.map(|l| l.expires_at),
+                    ],
                 )
                 .map_err(|e| self.err(e))?;
                 tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
@@ -345,10 +217,20 @@ impl Backend for SqliteBackend {
                 }
             }
             None => {
-                let record = fresh_record(job_id, job_class, now);
+                let record = fresh_record(start);
                 tx.execute(
-                    &format!("INSERT INTO holdfast_continuations ({COLUMNS}) VALUES (?1, ?2, '[]', NULL, NULL, 0, 1, ?3, ?3, NULL)"),
-                    params![job_id, job_class, now],
+                    &format!(
+                        "INSERT INTO holdfast_continuations ({COLUMNS})
+                         VALUES (?1, ?2, '[]', NULL, NULL, 0, 1, ?3, ?3, NULL, ?4, ?5, ?6)"
+                    ),
+                    params![
+                        job_id,
+                        job_class,
+                        now,
+                        start.payload,
+                        start.lease.owner,
+                        start.lease.expires_at
+                    ],
                 )
                 .map_err(|e| self.err(e))?;
                 tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
@@ -373,7 +255,11 @@ impl Backend for SqliteBackend {
                 .prepare_cached(
                     "UPDATE holdfast_continuations
                      SET completed_steps = ?3, current_step = ?4, cursor = ?5, updated_at = ?6,
-                         completed_at = CASE WHEN ?7 THEN ?6 ELSE completed_at END
+                         completed_at = CASE WHEN ?7 THEN ?6 ELSE completed_at END,
+                         lease_expires_at = CASE WHEN ?7 THEN NULL
+                           WHEN ?8 IS NOT NULL AND lease_owner IS NOT NULL THEN ?8
+                           ELSE lease_expires_at END,
+                         lease_owner = CASE WHEN ?7 THEN NULL ELSE lease_owner END
                      WHERE job_id = ?1 AND token = ?2",
                 )
                 .map_err(|e| self.err(e))?;
@@ -392,6 +278,7 @@ impl Backend for SqliteBackend {
                         cursor,
                         write.at,
                         write.complete,
+                        write.lease_until,
                     ])
                     .map_err(|e| self.err(e))?;
                 if changed == 1 {
@@ -416,17 +303,7 @@ impl Backend for SqliteBackend {
 
     fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
         let connection = self.reader.lock();
-        let mut statement = connection
-            .prepare_cached(&format!(
-                "SELECT {} FROM holdfast_continuations WHERE job_id = ?1",
-                select_columns()
-            ))
-            .map_err(|e| self.err(e))?;
-        statement
-            .query_row([job_id], |row| read_record(&self.location, row))
-            .optional()
-            .map_err(|e| self.err(e))?
-            .transpose()
+        Self::select_one(&connection, &self.location, job_id)
     }
 
     fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
@@ -471,5 +348,111 @@ impl Backend for SqliteBackend {
 
     fn location(&self) -> &str {
         &self.location
+    }
+
+    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
+        if executions.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.writer.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        {
+            let mut renew = tx
+                .prepare_cached(
+                    "UPDATE holdfast_continuations SET lease_expires_at = ?3
+                     WHERE job_id = ?1 AND token = ?2 AND lease_owner = ?4 AND completed_at IS NULL",
+                )
+                .map_err(|e| self.err(e))?;
+            let mut reseal = tx.prepare_cached(RESEAL).map_err(|e| self.err(e))?;
+            for (job_id, token) in executions {
+                let changed = renew
+                    .execute(params![
+                        job_id,
+                        *token as i64,
+                        lease.expires_at,
+                        lease.owner
+                    ])
+                    .map_err(|e| self.err(e))?;
+                if changed == 1 {
+                    reseal.execute([job_id]).map_err(|e| self.err(e))?;
+                }
+            }
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
+        let mut connection = self.writer.lock();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let changed = tx
+            .execute(
+                "UPDATE holdfast_continuations SET lease_owner = NULL, lease_expires_at = NULL
+                 WHERE job_id = ?1 AND token = ?2 AND lease_owner IS NOT NULL",
+                params![job_id, token as i64],
+            )
+            .map_err(|e| self.err(e))?;
+        if changed == 1 {
+            tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
+        }
+        tx.commit().map_err(|e| self.err(e))
+    }
+
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
+        let (now, limit, lease) = (sweep.now, sweep.limit, &sweep.lease);
+        let mut connection = self.writer.lock();
+        // IMMEDIATE: the write lock first, so recoverers in other processes
+        // take turns and the second finds the orphan already claimed.
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(|e| self.err(e))?;
+        let orphans: Vec<Record> = {
+            let mut statement = tx
+                .prepare_cached(&format!(
+                    "SELECT {} FROM holdfast_continuations
+                     WHERE completed_at IS NULL AND lease_expires_at <= ?1 AND payload IS NOT NULL
+                     ORDER BY lease_expires_at LIMIT ?2",
+                    select_columns()
+                ))
+                .map_err(|e| self.err(e))?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = statement
+                .query_map(params![now, limit], |row| read_record(&self.location, row))
+                .map_err(|e| self.err(e))?;
+            let mut orphans = Vec::new();
+            for row in rows {
+                orphans.push(row.map_err(|e| self.err(e))??);
+            }
+            orphans
+        };
+        let mut claimed = Vec::with_capacity(orphans.len());
+        for orphan in orphans {
+            let token = orphan.token + 1;
+            tx.execute(
+                "UPDATE holdfast_continuations SET token = ?3, lease_owner = ?4, lease_expires_at = ?5
+                 WHERE job_id = ?1 AND token = ?2",
+                params![orphan.job_id, orphan.token as i64, token as i64, lease.owner, lease.expires_at],
+            )
+            .map_err(|e| self.err(e))?;
+            tx.execute(RESEAL, [&orphan.job_id])
+                .map_err(|e| self.err(e))?;
+            claimed.extend(Claimed::from_orphan(orphan, token));
+        }
+        tx.commit().map_err(|e| self.err(e))?;
+        Ok(claimed)
+    }
+
+    fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
+        let connection = self.writer.lock();
+        let deleted = connection
+            .execute(
+                "DELETE FROM holdfast_continuations WHERE job_id = ?1",
+                [job_id],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(deleted == 1)
     }
 }

@@ -1,0 +1,77 @@
+# frozen_string_literal: true
+
+module Holdfast
+  # Graceful stops and orphan recovery, wired into the job backends the
+  # Railtie finds (or by hand: Holdfast::Backends.install). Each piece is
+  # installed where that backend performs jobs, and only there:
+  #
+  # - Sidekiq server: its :quiet event (TSTP, and the start of a TERM
+  #   shutdown) calls Holdfast.stop!, so jobs stop at their next checkpoint
+  #   and are re-enqueued instead of running into Sidekiq's shutdown
+  #   timeout and being killed; the recovery sweeper starts with the server.
+  # - delayed_job worker: a plugin chains Holdfast's TERM/INT handling to
+  #   the worker's own (which otherwise replaces it) and starts the sweeper.
+  # - Active Job's :async adapter (jobs run inside the app's processes):
+  #   the sweeper starts with the app, and a job stopped while its process
+  #   exits keeps its lease, since the in-memory queue it was re-enqueued
+  #   to dies with the process; the next process recovers it.
+  module Backends
+    module_function
+
+    # +recovery+: start the sweeper in job processes; +interval+: seconds
+    # between its passes.
+    def install(recovery: true, interval: 5)
+      @recovery = recovery
+      @interval = interval
+      install_sidekiq if defined?(::Sidekiq) && ::Sidekiq.respond_to?(:configure_server)
+      install_delayed_job if defined?(::Delayed::Worker)
+      nil
+    end
+
+    # Called by the Railtie once Active Job has its adapter.
+    def adapter_ready(adapter)
+      start_recovery if async?(adapter) && !defined?(::Rails::Console)
+    end
+
+    def start_recovery
+      Holdfast.start_recovery!(interval: @interval || 5) if @recovery != false
+    end
+
+    def install_sidekiq
+      ::Sidekiq.configure_server do |config|
+        config.on(:startup) { Backends.start_recovery }
+        config.on(:quiet) { Holdfast.stop! }
+        config.on(:shutdown) do
+          Holdfast.stop!
+          Holdfast.stop_recovery!
+        end
+      end
+    end
+
+    def install_delayed_job
+      require_relative "backends/delayed_job"
+      ::Delayed::Worker.plugins << DelayedJobPlugin unless ::Delayed::Worker.plugins.include?(DelayedJobPlugin)
+    end
+
+    # Whether a job's queue lives only in this process's memory, so a job
+    # re-enqueued while the process exits is lost with it.
+    def in_memory_queue?(adapter)
+      async?(adapter) || (defined?(::ActiveJob::QueueAdapters::InlineAdapter) &&
+                          adapter.is_a?(::ActiveJob::QueueAdapters::InlineAdapter))
+    end
+
+    def async?(adapter)
+      defined?(::ActiveJob::QueueAdapters::AsyncAdapter) && adapter.is_a?(::ActiveJob::QueueAdapters::AsyncAdapter)
+    end
+
+    # Puts a recovered orphan back on its backend's queue. delayed_job still
+    # holds the dead worker's row (locked; it would run again once
+    # max_run_time passes): that row is unlocked to run now, so the job has
+    # one row, not two. Any other backend gets the job enqueued again.
+    def redeliver(job)
+      return true if defined?(DelayedJobPlugin) && DelayedJobPlugin.unlock(job)
+
+      job.enqueue != false
+    end
+  end
+end

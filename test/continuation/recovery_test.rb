@@ -1,0 +1,73 @@
+# frozen_string_literal: true
+
+require_relative "helper"
+require "tmpdir"
+require "open3"
+
+# The job crash_child.rb runs: recovery re-enqueues it from its payload
+# and this process performs it.
+require_relative "count_job"
+
+# A worker process is SIGKILLed mid-step; nothing is done by hand but
+# Holdfast.recover_orphans! (what the sweeper runs): once the dead
+# worker's lease runs out the job is re-enqueued under its id and resumes
+# from the durable cursor.
+class RecoveryTest < ContinuationTestCase
+  CHILD = File.expand_path("crash_child.rb", __dir__)
+
+  test "a SIGKILLed worker's job is re-enqueued once its lease runs out and resumes from its cursor" do
+    Dir.mktmpdir do |dir|
+      path = File.join(dir, "store.sqlite3")
+      log = File.join(dir, "processed.log")
+      env = { "HOLDFAST_STORE_URL" => "sqlite://#{path}", "HOLDFAST_DURABILITY" => "every_checkpoint",
+              "HOLDFAST_LEASE" => "1", "JOB_ID" => "orphan-#{Process.pid}", "ITEMS" => "300",
+              "STEP_SIZE" => "100", "LOG" => log, "ITEM_DELAY" => "0.01" }
+      stdin, out, child = Open3.popen2(env, RbConfig.ruby, CHILD, err: [:child, :out])
+      stdin.close
+      Timeout.timeout(60) { out.each_line { |line| break if line == "item 150\n" } }
+      Process.kill(:KILL, child.pid)
+      child.value
+      killed_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+
+      Holdfast.configure do |c|
+        c.store = path
+        c.lease = 1
+      end
+      # Before the lease runs out, the job is not an orphan.
+      assert_empty Holdfast.recover_orphans!
+      recovered = []
+      Timeout.timeout(10) do
+        sleep 0.05 while (recovered = Holdfast.recover_orphans!).empty?
+      end
+      seconds = Process.clock_gettime(Process::CLOCK_MONOTONIC) - killed_at
+      assert_equal [env["JOB_ID"]], recovered
+      assert_empty Holdfast.recover_orphans!, "claimed once"
+      assert_equal [env["JOB_ID"]], enqueued_jobs.map { |job| job["job_id"] }
+      assert_operator seconds, :<=, 3, "recovered #{seconds.round(2)} s after the kill with a 1 s lease"
+
+      perform_enqueued_jobs
+      record = Holdfast.continuation_store.get(env["JOB_ID"])
+      refute_nil record["completed_at"]
+      assert_nil record["lease_owner"]
+      lines = File.readlines(log)
+      items = lines.map { |line| Integer(line.split.first) }
+      assert_equal (0...300).to_a, items.uniq.sort, "nothing skipped"
+      assert_operator items.size - 300, :<=, 1, "only the item in flight at the kill runs twice"
+      first_recovered = Integer(lines.find { |line| line.split.last == Process.pid.to_s }.split.first)
+      assert_operator first_recovered, :>=, 150, "resumed from the cursor, not from the start"
+    ensure
+      Holdfast.continuation_store&.close
+    end
+  end
+
+  test "an execution that stops without completing releases its lease: no orphan" do
+    store = Holdfast::Store.memory(lease: 1)
+    execution = store.begin_execution("released", "CountJob", payload: "{}")
+    execution.release
+    record = store.get("released")
+    assert_nil record["lease_owner"]
+    assert_nil record["completed_at"]
+    sleep 1.1
+    assert_empty store.claim_orphans
+  end
+end
