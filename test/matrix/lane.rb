@@ -49,6 +49,17 @@ steps << ["continuations: Active Job behaviour, crash durability, zombie fencing
           { "HOLDFAST_CRASH_SCALE" => FULL ? "1" : "0.25" }, [RbConfig.ruby, "-Itest", "test/continuation/run.rb"]]
 if DEBIAN_RAILS
   steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie", [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
+  # The Railtie's wiring needs railties, which only Debian's Rails brings.
+  sidekiq = begin
+    require "sidekiq/version"
+    Sidekiq::VERSION
+  rescue LoadError
+    "(not installed)"
+  end
+  steps << ["job backends through the Railtie: SIGKILL and TERM mid-step on Sidekiq #{sidekiq} + Redis, " \
+            "delayed_job (SQLite), :async",
+            { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+            [RbConfig.ruby, "test/backends/backends_test.rb"]]
 end
 # bin/demo's SIGKILL-and-resume story on this lane's Active Job (Rails' own
 # ActiveJob::Continuable from 8.1); Active Record 8 keeps the rows in

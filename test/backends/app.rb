@@ -1,0 +1,82 @@
+# frozen_string_literal: true
+
+# The Rails app the job-backend tests run in worker processes: Active Job on
+# the adapter JOBS_ADAPTER names (sidekiq, delayed_job, async), Holdfast
+# through its Railtie with nothing wired by hand, progress in
+# HOLDFAST_STORE_URL, a short lease so recovery is quick to see.
+#
+# Environment: JOBS_ADAPTER, HOLDFAST_STORE_URL, HOLDFAST_LEASE (s),
+# HOLDFAST_RECOVERY_INTERVAL (s), DATABASE_PATH (delayed_job's SQLite
+# database), REDIS_URL (Sidekiq).
+$LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
+require "logger"
+require "rails"
+require "active_job/railtie"
+
+ADAPTER = ENV.fetch("JOBS_ADAPTER")
+case ADAPTER
+when "sidekiq" then require "sidekiq"
+when "delayed_job"
+  require "active_record/railtie"
+  require "delayed_job_active_record"
+end
+# As Bundler.require would: after Rails, so the gem brings its Railtie.
+require "holdfast"
+
+class BackendsApp < Rails::Application
+  config.root = File.expand_path(ENV.fetch("APP_ROOT"))
+  config.eager_load = false
+  config.logger = Logger.new($stdout, level: Logger::INFO)
+  config.secret_key_base = "holdfast-backends-test"
+  config.active_job.queue_adapter = ADAPTER.to_sym
+  config.holdfast.store = ENV.fetch("HOLDFAST_STORE_URL")
+  config.holdfast.lease = Float(ENV["HOLDFAST_LEASE"]) if ENV["HOLDFAST_LEASE"]
+  config.holdfast.recovery_interval = Float(ENV["HOLDFAST_RECOVERY_INTERVAL"]) if ENV["HOLDFAST_RECOVERY_INTERVAL"]
+  config.holdfast.unwrapped_code = false
+end
+
+if ADAPTER == "delayed_job"
+  ENV["DATABASE_URL"] = "sqlite3:#{ENV.fetch("DATABASE_PATH")}"
+end
+Rails.application.initialize!
+$stdout.sync = true
+
+if ADAPTER == "delayed_job"
+  ActiveRecord::Base.connection.tap do |db|
+    unless db.table_exists?(:delayed_jobs)
+      db.create_table :delayed_jobs do |t|
+        t.integer :priority, default: 0, null: false
+        t.integer :attempts, default: 0, null: false
+        t.text :handler, null: false
+        t.text :last_error
+        t.datetime :run_at
+        t.datetime :locked_at
+        t.datetime :failed_at
+        t.string :locked_by
+        t.string :queue
+        t.timestamps null: true
+      end
+    end
+  end
+  ActiveRecord::Base.connection_pool.disconnect!
+end
+
+# Counts items 0...items in one step, writing "item time_ms pid" to +log+
+# (unbuffered: a SIGKILL loses nothing written) before each checkpoint,
+# and "done pid" once the step is over.
+class ImportJob < ActiveJob::Base
+  include Holdfast::Continuation.rails_continuations? ? ActiveJob::Continuable : Holdfast::Continuable
+
+  def perform(items, log, delay)
+    out = File.open(log, "a")
+    out.sync = true
+    step :import, start: 0 do |step|
+      while step.cursor < items
+        out.write("#{step.cursor} #{(Time.now.to_f * 1000).round} #{Process.pid}\n")
+        sleep delay
+        step.advance!
+      end
+    end
+    out.write("done #{Process.pid}\n")
+  end
+end

@@ -1,0 +1,136 @@
+# frozen_string_literal: true
+
+# A continuable job on real job backends, wired by the Railtie alone:
+# Sidekiq with a real Redis, delayed_job on SQLite, and Active Job's :async
+# adapter. For each: a worker SIGKILLed mid-step, with nothing done by hand,
+# and the job resumes by itself from its durable cursor; a worker sent TERM
+# mid-step stops at a checkpoint within a second and the job resumes.
+#
+#   ruby test/backends/backends_test.rb    (HOLDFAST_BACKENDS=sidekiq,async to choose)
+require_relative "harness"
+
+# One Redis for the Sidekiq tests, on a Unix socket, stopped at exit.
+module TestRedis
+  module_function
+
+  def url
+    @url ||= start
+  end
+
+  def start
+    dir = Dir.mktmpdir("holdfast-redis")
+    socket = File.join(dir, "redis.sock")
+    log = File.join(dir, "redis.log")
+    pid = Process.spawn("redis-server", "--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no",
+                        out: log, err: %i[child out])
+    Minitest.after_run do
+      Process.kill("TERM", pid)
+      Process.wait(pid)
+      FileUtils.rm_rf(dir)
+    end
+    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 30
+    until File.exist?(log) && File.read(log).match?(/ready to accept connections/i)
+      raise "redis-server did not start:\n#{File.read(log) if File.exist?(log)}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+      sleep 0.05
+    end
+    "unix://#{socket}"
+  end
+end
+
+# The two stories, for every backend.
+module BackendStories
+  def test_a_worker_sigkilled_mid_step_comes_back_by_itself
+    first = start_worker("first", with_job: true)
+    wait_until("the first worker to process 100 items") { items.size >= 100 }
+    killed_at = epoch_ms
+    Process.kill("KILL", first.pid)
+    wait_exit(first, 10)
+    second = start_worker("second")
+    wait_until("the job to finish in the second worker") { done_lines.any? }
+    stop(second, "TERM")
+    check_backend_left_nothing
+    assert_resumed(first, second, redone: 1)
+    report("SIGKILL", seconds_to_resume(second, killed_at))
+  end
+
+  def test_a_worker_sent_term_mid_step_stops_within_a_second_and_the_job_resumes
+    first = start_worker("first", with_job: true)
+    wait_until("the first worker to process 100 items") { items.size >= 100 }
+    term_at = epoch_ms
+    Process.kill("TERM", first.pid)
+    status = wait_exit(first, 20)
+    last = items.select { |_, _, pid| pid == first.pid }.last
+    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
+    assert_empty done_lines, "the job did not run to its end after TERM"
+    assert_includes [0, 128 + 15, nil], status.exitstatus, "the worker exited in order: #{status.inspect}"
+    second = start_worker("second")
+    wait_until("the job to finish in the second worker") { done_lines.any? }
+    stop(second, "TERM")
+    check_backend_left_nothing
+    assert_resumed(first, second, redone: 0)
+    report("TERM", seconds_to_resume(second, term_at))
+  end
+
+  def check_backend_left_nothing; end
+end
+
+class SidekiqBackendTest < Minitest::Test
+  include BackendHarness
+  include BackendStories
+
+  def adapter = "sidekiq"
+
+  def env
+    super.merge("REDIS_URL" => TestRedis.url)
+  end
+
+  def start_worker(name, with_job: false)
+    worker = start("sidekiq", "-r", APP, "-c", "2", "-t", "20", "-q", "default", name: name)
+    if with_job
+      enqueuer = ruby_process("enqueue", *job_args, name: "enqueue")
+      assert wait_exit(enqueuer, WAIT).success?, outputs
+    end
+    worker
+  end
+end
+
+class DelayedJobBackendTest < Minitest::Test
+  include BackendHarness
+  include BackendStories
+
+  def adapter = "delayed_job"
+
+  def start_worker(name, with_job: false)
+    if with_job
+      enqueuer = ruby_process("enqueue", *job_args, name: "enqueue")
+      assert wait_exit(enqueuer, WAIT).success?, outputs
+    end
+    ruby_process("delayed_job", name: name)
+  end
+
+  # The dead worker's row was unlocked and ran (not left to run again once
+  # max_run_time passes); the interrupted run's row was deleted.
+  def check_backend_left_nothing
+    require "sqlite3"
+    db = SQLite3::Database.new(env["DATABASE_PATH"])
+    assert_equal [], db.execute("SELECT id, locked_by, attempts FROM delayed_jobs"), "no delayed_jobs row left"
+  ensure
+    db&.close
+  end
+end
+
+class AsyncBackendTest < Minitest::Test
+  include BackendHarness
+  include BackendStories
+
+  def adapter = "async"
+
+  def start_worker(name, with_job: false)
+    with_job ? ruby_process("async", *job_args, name: name) : ruby_process("async", name: name)
+  end
+end
+
+chosen = ENV.fetch("HOLDFAST_BACKENDS", "sidekiq,delayed_job,async").split(",")
+{ "sidekiq" => SidekiqBackendTest, "delayed_job" => DelayedJobBackendTest, "async" => AsyncBackendTest }
+  .each { |key, klass| Minitest::Runnable.runnables.delete(klass) unless chosen.include?(key) }
