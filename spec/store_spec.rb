@@ -50,6 +50,9 @@ RSpec.describe Holdfast::Store do
         expect { execution.checkpoint(current: ["process", "43"]) }
           .to raise_error(Holdfast::Continuation::StaleExecutionError, /execution 1 of job .* is stale: execution 2 owns/)
         expect(store.get(job_id)["current"]).to eq(["process", '{"id":42}'])
+        expect(store.get(job_id)["cursor"]).to eq('{"id":42}')
+        resumed.checkpoint(completed: ["validate"], current: ["process", "[501]"])
+        expect(store.get(job_id)).to include("current" => ["process", "[501]"], "cursor" => 501)
 
         resumed.checkpoint(completed: %w[validate process])
         resumed.complete
@@ -112,6 +115,13 @@ RSpec.describe Holdfast::Store do
         expect(record["current"]).to eq(%w[s 3])
       end
     end
+  end
+
+  it "keeps the extension's entry points private" do
+    store = described_class.memory
+    expect { store.__get("a") }.to raise_error(NoMethodError, /private method/)
+    expect { described_class.__open_memory(nil) }.to raise_error(NoMethodError, /private method/)
+    expect { store.begin_execution("a", "Job").__release(true) }.to raise_error(NoMethodError, /private method/)
   end
 
   it "opens from URLs and refuses anything else without showing a password" do

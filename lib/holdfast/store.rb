@@ -1,5 +1,7 @@
 # frozen_string_literal: true
 
+require "json"
+
 module Holdfast
   # The durable continuation store: one record per job id with its completed
   # steps, current step and cursor, resumptions and fencing token. SQLite is
@@ -171,10 +173,11 @@ module Holdfast
     end
 
     # The job's record as a Hash ("job_id", "job_class", "completed",
-    # "current" => [step, cursor] or nil, "resumptions", "token",
-    # "created_at", "updated_at", "completed_at"), or nil.
+    # "current" => [step, cursor JSON text] or nil, "cursor" (decoded),
+    # "resumptions", "token", "created_at", "updated_at", "completed_at",
+    # "payload", "lease_owner", "lease_expires_at"), or nil.
     def get(job_id)
-      __get(Store.name_arg(job_id, "job id"))
+      Store.with_cursor(__get(Store.name_arg(job_id, "job id")))
     end
 
     # Records by state (:in_flight, :completed or :any) and job class, most
@@ -186,6 +189,7 @@ module Holdfast
 
       job_class = job_class.name if job_class.is_a?(Module)
       __list(state, job_class && Store.name_arg(job_class, "job class"), Integer(limit), order == :newest_first)
+        .map { |record| Store.with_cursor(record) }
     end
 
     # Deletes completed records (completed before +completed_before+, a
@@ -224,6 +228,37 @@ module Holdfast
       __discard(Store.name_arg(job_id, "job id"))
     end
 
+    # Adds "cursor": the current step's cursor as the job sees it, nil when
+    # the step has none. Continuable jobs keep a cursor as a one-element
+    # JSON array of its Active Job serialization: that is decoded (as Active
+    # Job arguments are when Active Job is loaded, else to the JSON value;
+    # a cursor that no longer decodes, say a deleted record, stays its JSON
+    # value). Any other text (the store API takes any String) is itself.
+    def self.with_cursor(record)
+      return record unless record
+
+      text = record["current"]&.last
+      record["cursor"] = text && decode_cursor(text)
+      record
+    end
+
+    def self.decode_cursor(text)
+      parsed = begin
+        JSON.parse(text)
+      rescue JSON::ParserError
+        nil
+      end
+      return text unless parsed.is_a?(Array) && parsed.size == 1
+      return parsed.first unless defined?(::ActiveJob::Arguments)
+
+      require_relative "continuation/cursor"
+      begin
+        Continuation::Cursor.deserialize(parsed.first)
+      rescue StandardError
+        parsed.first
+      end
+    end
+
     # Ids and names are Strings (or Symbols); anything else is refused
     # rather than turned into some String by to_s.
     def self.name_arg(value, what)
@@ -241,6 +276,10 @@ module Holdfast
     def inspect
       "#<#{self.class.name} #{location} durability=#{durability.inspect}>"
     end
+
+    # The extension's entry points; the methods above are the API.
+    private :__get, :__list, :__prune, :__begin, :__claim_orphans, :__discard, :__durability
+    private_class_method :__open_sqlite, :__open_postgres, :__open_memory
 
     # One execution of a job (see Store#begin_execution).
     class Execution
@@ -275,6 +314,8 @@ module Holdfast
       def release(keep_lease: false)
         __release(!keep_lease)
       end
+
+      private :__checkpoint, :__release
 
       def inspect
         "#<#{self.class.name} job_id=#{job_id.inspect} job_class=#{job_class} token=#{token}>"
