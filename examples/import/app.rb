@@ -3,8 +3,10 @@
 # The import the demo runs: 100,000 rows in a database (Active Record:
 # SQLite, or the PostgreSQL at IMPORT_DEMO_DATABASE_URL), processed by a
 # continuable job with a validate step, a cursor step and an isolated
-# finalize step. Holdfast keeps the job's progress in its own SQLite store,
-# so a SIGKILL loses at most the last 100 ms.
+# finalize step, in worker processes whose Active Job adapter is :async.
+# Holdfast keeps the job's progress in its own SQLite store, so a SIGKILL
+# loses at most the last 100 ms, and its payload and lease, so a recovering
+# worker re-enqueues the job once the dead worker's lease runs out.
 #
 # On Active Job 8.1+ the job includes Rails' own ActiveJob::Continuable, and
 # Holdfast.configure alone makes its progress durable; before 8.1 it
@@ -22,13 +24,15 @@ module ImportDemo
   Holdfast.configure do |config|
     config.store = File.join(DIR, "continuations.sqlite3")
     config.durability = { interval: 100 }
+    # Short for the demo, so the recovery is quick to see (default 15 s).
+    config.lease = 3
   end
   CONTINUABLE = Holdfast::Continuation.rails_continuations? ? ActiveJob::Continuable : Holdfast::Continuable
 
   def self.connect
     ActiveRecord::Base.logger = nil
     ActiveJob::Base.logger = Logger.new(nil)
-    ActiveJob::Base.queue_adapter = :inline
+    ActiveJob::Base.queue_adapter = :async
     if DATABASE_URL
       ActiveRecord::Base.establish_connection(DATABASE_URL)
     else
@@ -77,7 +81,7 @@ module ImportDemo
 
   class ImportJob < ActiveJob::Base
     include CONTINUABLE
-    # The inline adapter cannot schedule: resume right away.
+    # Resume right away after the isolated step's interrupt.
     self.resume_options = {}
 
     def perform(import_id)

@@ -66,7 +66,7 @@ end
 # PostgreSQL (Debian 13's sqlite3 gem is too old for it).
 demo_env = { "IMPORT_DEMO_ROWS" => "20000", "IMPORT_DEMO_DIR" => File.join(ROOT, "tmp", "import-demo-#{LANE}") }
 demo_env["IMPORT_DEMO_DATABASE_URL"] = ENV["HOLDFAST_TEST_POSTGRES_URL"] if RAILS >= Gem::Version.new("8.0")
-steps << ["the import demo: SIGKILLed mid-step, resumed from its durable cursor", demo_env,
+steps << ["the import demo: its worker SIGKILLed mid-step, recovered by another worker from its durable cursor", demo_env,
           [RbConfig.ruby, "examples/import/run.rb"]]
 
 # A step that hangs fails (its process group is killed) instead of using
