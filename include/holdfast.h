@@ -849,6 +849,76 @@ holdfast_status holdfast_store_execution_complete(const holdfast_store_execution
  */
 holdfast_status holdfast_store_execution_free(holdfast_store_execution *execution);
 
+/*
+ As `holdfast_store_begin`, and keeps `payload` (UTF-8 text, at most
+ 1 MiB; for example the job's arguments as JSON) with the record: should
+ this process die mid-run, `holdfast_store_claim_orphans_json` hands it to
+ the process that recovers the job.
+
+ # Safety
+ `job_id`, `job_class` and `payload` point to their lengths in bytes;
+ `out` writable.
+ */
+holdfast_status holdfast_store_begin_with_payload(const holdfast_store *store,
+                                                  const uint8_t *job_id,
+                                                  size_t job_id_len,
+                                                  const uint8_t *job_class,
+                                                  size_t job_class_len,
+                                                  const uint8_t *payload,
+                                                  size_t payload_len,
+                                                  holdfast_store_execution **out);
+
+/*
+ The execution stops here without completing (interrupted, or failed):
+ its progress is written and its heartbeat stopped. With `drop_lease`
+ its lease goes too, so no recoverer takes it for an orphan (the caller
+ runs the job again itself); without, the lease runs out and a recoverer
+ claims the job (its queue died with this process). Later writes through
+ the execution return `HOLDFAST_INVALID_ARGUMENT`.
+
+ # Safety
+ None beyond passing a handle (checked).
+ */
+holdfast_status holdfast_store_execution_release(const holdfast_store_execution *execution,
+                                                 bool drop_lease);
+
+/*
+ Claims up to `limit` orphans (in flight, begun with a payload, their
+ lease run out) and writes them as a JSON array into `buf`
+ (NUL-terminated), its length into `*out_len`: each {`job_id`,
+ `job_class`, `payload`, `token`, `expired_owner`, `expired_at` (ms since
+ the epoch)}. Each claim has a new fencing token (the dead execution can
+ never write again) and a lease held by this process for one lease
+ period: run the job again (`holdfast_store_begin_with_payload` with its
+ job id) within it, or it comes up again. Two callers, in any processes,
+ never claim the same orphan.
+
+ `HOLDFAST_BUFFER_TOO_SMALL` (with the needed length in `*out_len`) keeps
+ nothing claimed: the claims are handed back at once, and a call with a
+ larger buffer claims them again (others may have claimed some by then).
+
+ # Safety
+ `buf` is NULL (with `len` 0) or `len` writable bytes; `out_len` writable.
+ */
+holdfast_status holdfast_store_claim_orphans_json(const holdfast_store *store,
+                                                  size_t limit,
+                                                  char *buf,
+                                                  size_t len,
+                                                  size_t *out_len);
+
+/*
+ Deletes the job's record, in flight or not (a job that will never run
+ again); writes whether there was one to `*out_existed` (may be NULL). An
+ execution still running gets `HOLDFAST_NOT_FOUND` at its next write.
+
+ # Safety
+ `job_id` points to `job_id_len` bytes; `out_existed` NULL or writable.
+ */
+holdfast_status holdfast_store_discard(const holdfast_store *store,
+                                       const uint8_t *job_id,
+                                       size_t job_id_len,
+                                       bool *out_existed);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -59,7 +59,8 @@ module BackendStories
     wait_until("the first worker to process 100 items") { items.size >= 100 }
     term_at = epoch_ms
     Process.kill("TERM", first.pid)
-    status = wait_exit(first, 20)
+    # Well before Sidekiq's 25 s shutdown timeout (its default, used here).
+    status = wait_exit(first, 10)
     last = items.select { |_, _, pid| pid == first.pid }.last
     assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
     assert_empty done_lines, "the job did not run to its end after TERM"
@@ -86,11 +87,8 @@ class SidekiqBackendTest < Minitest::Test
   end
 
   def start_worker(name, with_job: false)
-    worker = start("sidekiq", "-r", APP, "-c", "2", "-t", "20", "-q", "default", name: name)
-    if with_job
-      enqueuer = ruby_process("enqueue", *job_args, name: "enqueue")
-      assert wait_exit(enqueuer, WAIT).success?, outputs
-    end
+    worker = start("sidekiq", "-r", APP, "-c", "2", "-q", "default", name: name)
+    enqueue_job if with_job
     worker
   end
 end
@@ -102,10 +100,7 @@ class DelayedJobBackendTest < Minitest::Test
   def adapter = "delayed_job"
 
   def start_worker(name, with_job: false)
-    if with_job
-      enqueuer = ruby_process("enqueue", *job_args, name: "enqueue")
-      assert wait_exit(enqueuer, WAIT).success?, outputs
-    end
+    enqueue_job if with_job
     ruby_process("delayed_job", name: name)
   end
 

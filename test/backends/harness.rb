@@ -57,6 +57,12 @@ module BackendHarness
     start(RbConfig.ruby, PROCESS, *args, name: name)
   end
 
+  # ImportJob.perform_later from a process of its own, as an app would.
+  def enqueue_job
+    enqueuer = ruby_process("enqueue", *job_args, name: "enqueue")
+    assert wait_exit(enqueuer, WAIT).success?, outputs
+  end
+
   # Sends +signal+ and waits (bounded) for the worker to exit.
   def stop(worker, signal, within: WAIT)
     Process.kill(signal, worker.pid)

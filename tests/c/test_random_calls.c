@@ -172,8 +172,15 @@ static void one_call(void) {
   }
   case 1: {
     holdfast_store_execution *e = NULL;
-    status = holdfast_store_begin(handle_of(STORE), a, a_len, b, b_len, below(10) ? &e : NULL);
-    check_status(status, "holdfast_store_begin");
+    if (below(2)) {
+      status = holdfast_store_begin(handle_of(STORE), a, a_len, b, b_len, below(10) ? &e : NULL);
+      check_status(status, "holdfast_store_begin");
+    } else {
+      size_t p_len;
+      const uint8_t *p = bytes(&p_len);
+      status = holdfast_store_begin_with_payload(handle_of(STORE), a, a_len, b, b_len, p, p_len, below(10) ? &e : NULL);
+      check_status(status, "holdfast_store_begin_with_payload");
+    }
     made_handle = e;
     made_kind = STORE_EXECUTION;
     break;
@@ -189,7 +196,10 @@ static void one_call(void) {
     check_status(holdfast_store_execution_interrupt(handle_of(STORE_EXECUTION)), "holdfast_store_execution_interrupt");
     break;
   case 7:
-    check_status(holdfast_store_execution_complete(handle_of(STORE_EXECUTION)), "holdfast_store_execution_complete");
+    if (below(2))
+      check_status(holdfast_store_execution_complete(handle_of(STORE_EXECUTION)), "holdfast_store_execution_complete");
+    else
+      check_status(holdfast_store_execution_release(handle_of(STORE_EXECUTION), below(2)), "holdfast_store_execution_release");
     break;
   case 8: {
     holdfast_store_execution_info info;
@@ -213,14 +223,23 @@ static void one_call(void) {
     check_output(status, len, out_len, 1);
     break;
   case 12:
-    status = holdfast_store_list_json(handle_of(STORE), small_or_wild(3), c_string(), below(5), below(2),
-                                      len ? (char *)out : NULL, len, &out_len);
-    check_status(status, "holdfast_store_list_json");
+    if (below(2)) {
+      status = holdfast_store_list_json(handle_of(STORE), small_or_wild(3), c_string(), below(5), below(2),
+                                        len ? (char *)out : NULL, len, &out_len);
+      check_status(status, "holdfast_store_list_json");
+    } else {
+      status = holdfast_store_claim_orphans_json(handle_of(STORE), below(5), len ? (char *)out : NULL, len, &out_len);
+      check_status(status, "holdfast_store_claim_orphans_json");
+    }
     check_output(status, len, out_len, 1);
     break;
   case 13: {
     uint64_t deleted;
-    check_status(holdfast_store_prune(handle_of(STORE), (int64_t)next(), below(2) ? &deleted : NULL), "holdfast_store_prune");
+    bool existed;
+    if (below(2))
+      check_status(holdfast_store_prune(handle_of(STORE), (int64_t)next(), below(2) ? &deleted : NULL), "holdfast_store_prune");
+    else
+      check_status(holdfast_store_discard(handle_of(STORE), a, a_len, below(2) ? &existed : NULL), "holdfast_store_discard");
     break;
   }
   case 14:

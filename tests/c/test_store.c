@@ -161,6 +161,75 @@ static void bad_input(holdfast_store *store) {
   CHECK(strstr(last_error(), "contains a NUL byte") != NULL);
 }
 
+/* A job begun with a payload whose process gives it up keeping its lease
+   (as one whose queue dies with it): claimed once the lease (1 s) runs out,
+   with its payload; too small a buffer keeps nothing claimed; the claim
+   fences the old execution; the job resumes; a discarded record is gone. */
+static void recovery(holdfast_store *store, const char *job) {
+  holdfast_store_execution *e = NULL;
+  CHECK(holdfast_store_begin_with_payload(store, S(job), S("ImportJob"), S("{\"args\":[7]}"), &e) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_checkpoint(e, S("process"), S("[300]"), true) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_release(e, false) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_checkpoint(e, S("process"), S("[301]"), true) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(holdfast_store_execution_free(e) == HOLDFAST_OK);
+
+  char small[8];
+  size_t len = 0;
+  holdfast_status status = HOLDFAST_OK;
+  struct timespec started, now;
+  clock_gettime(CLOCK_MONOTONIC, &started);
+  do {
+    status = holdfast_store_claim_orphans_json(store, 10, small, sizeof small, &len);
+    if (status != HOLDFAST_OK || strcmp(small, "[]") != 0) break;
+    usleep(20000);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+  } while (now.tv_sec - started.tv_sec < 10);
+  CHECK(status == HOLDFAST_BUFFER_TOO_SMALL && len > sizeof small);
+  /* Handed back: the next call claims it, with a larger buffer. */
+  CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, &len) == HOLDFAST_OK);
+  CHECK(strstr(json, job) != NULL && strstr(json, "\"payload\":\"{\\\"args\\\":[7]}\"") != NULL);
+  CHECK(strstr(json, "\"token\":3") != NULL && strstr(json, "\"expired_owner\":\"") != NULL);
+  CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, &len) == HOLDFAST_OK && strcmp(json, "[]") == 0);
+
+  CHECK(holdfast_store_begin_with_payload(store, S(job), S("ImportJob"), S("{\"args\":[7]}"), &e) == HOLDFAST_OK);
+  holdfast_store_execution_info info;
+  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.token == 4 && info.has_cursor);
+  uint8_t cursor[16];
+  CHECK(holdfast_store_execution_cursor(e, cursor, sizeof cursor, &len) == HOLDFAST_OK && memcmp(cursor, "[300]", 5) == 0);
+  CHECK(holdfast_store_execution_free(e) == HOLDFAST_OK);
+
+  bool existed = false;
+  CHECK(holdfast_store_discard(store, S(job), &existed) == HOLDFAST_OK && existed);
+  CHECK(get_json(store, job) == HOLDFAST_NOT_FOUND);
+  CHECK(holdfast_store_discard(store, S(job), &existed) == HOLDFAST_OK && !existed);
+  CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, NULL) == HOLDFAST_NULL_ARGUMENT);
+}
+
+/* recovery() on a fresh store with a 1 s lease: memory, SQLite, and
+   PostgreSQL in a table of its own (others' orphans are not ours). */
+static void recovery_everywhere(const char *dir, const char *url) {
+  holdfast_store_options options = {0};
+  options.lease_ms = 1000;
+  holdfast_store *store = NULL;
+  CHECK(holdfast_store_open_memory(&options, &store) == HOLDFAST_OK);
+  recovery(store, "memory-orphan");
+  CHECK(holdfast_store_free(store) == HOLDFAST_OK);
+
+  char path[512];
+  snprintf(path, sizeof path, "%s/recovery.sqlite3", dir);
+  CHECK(holdfast_store_open_sqlite(path, &options, &store) == HOLDFAST_OK);
+  recovery(store, "sqlite-orphan");
+  CHECK(holdfast_store_free(store) == HOLDFAST_OK);
+
+  if (url == NULL) return;
+  char table[64];
+  snprintf(table, sizeof table, "holdfast_c_recovery_%ld", (long)getpid());
+  options.postgres_table = table;
+  CHECK(holdfast_store_open_postgres(url, &options, &store) == HOLDFAST_OK);
+  recovery(store, "pg-orphan");
+  CHECK(holdfast_store_free(store) == HOLDFAST_OK);
+}
+
 static void sqlite_files(const char *dir) {
   char path[512];
   snprintf(path, sizeof path, "%s/notes.txt", dir);
@@ -326,6 +395,7 @@ int main(void) {
   }
 
   zeroed_options_are_the_defaults(dir);
+  recovery_everywhere(dir, url);
   crash_test(dir, 50);
   return report("test_store");
 }

@@ -12,9 +12,11 @@ mod panic;
 mod share_lock;
 mod store;
 mod store_execution;
+mod store_recovery;
 
 pub use error::{holdfast_last_error_message, holdfast_status, holdfast_status_name};
 pub use executor::*;
 pub use share_lock::*;
 pub use store::*;
 pub use store_execution::*;
+pub use store_recovery::*;

@@ -22,7 +22,7 @@ pub struct holdfast_store_execution {
 
 /// The core's [`Run`] owns the execution; these functions translate.
 pub(crate) struct CStoreExecution {
-    run: Run,
+    pub(crate) run: Run,
 }
 
 /// What `holdfast_store_execution_get_info` reports.
@@ -58,23 +58,52 @@ pub unsafe extern "C" fn holdfast_store_begin(
     out: *mut *mut holdfast_store_execution,
 ) -> holdfast_status {
     boundary("holdfast_store_begin", || {
-        let store = handles::store(store as usize)?;
-        if out.is_null() {
-            return Err(Failure::new(
-                holdfast_status::HOLDFAST_NULL_ARGUMENT,
-                "out is NULL",
-            ));
-        }
+        let job = JobArgs {
+            job_id,
+            job_id_len,
+            job_class,
+            job_class_len,
+        };
         // SAFETY: the caller's contract, forwarded.
-        let job_id = unsafe { str_arg(job_id, job_id_len, "job_id") }?;
-        // SAFETY: the caller's contract, forwarded.
-        let job_class = unsafe { str_arg(job_class, job_class_len, "job_class") }?;
-        let run = Run::begin(store, job_id, job_class).map_err(store_failure)?;
-        let handle = handles::insert(Handle::StoreExecution(Arc::new(CStoreExecution { run })));
-        // SAFETY: checked non-NULL.
-        unsafe { *out = handle as *mut holdfast_store_execution };
-        Ok(())
+        unsafe { begin(store, &job, None, out) }
     })
+}
+
+/// The job id and class as a caller of the `holdfast_store_begin*`
+/// functions passes them.
+pub(crate) struct JobArgs {
+    pub(crate) job_id: *const u8,
+    pub(crate) job_id_len: usize,
+    pub(crate) job_class: *const u8,
+    pub(crate) job_class_len: usize,
+}
+
+/// Begins the execution and writes its handle to `*out`.
+///
+/// # Safety
+/// As `holdfast_store_begin`.
+pub(crate) unsafe fn begin(
+    store: *const holdfast_store,
+    job: &JobArgs,
+    payload: Option<&str>,
+    out: *mut *mut holdfast_store_execution,
+) -> Result<(), Failure> {
+    let store = handles::store(store as usize)?;
+    if out.is_null() {
+        return Err(Failure::new(
+            holdfast_status::HOLDFAST_NULL_ARGUMENT,
+            "out is NULL",
+        ));
+    }
+    // SAFETY: the caller's contract, forwarded.
+    let job_id = unsafe { str_arg(job.job_id, job.job_id_len, "job_id") }?;
+    // SAFETY: the caller's contract, forwarded.
+    let job_class = unsafe { str_arg(job.job_class, job.job_class_len, "job_class") }?;
+    let run = Run::begin_with(store, job_id, job_class, payload).map_err(store_failure)?;
+    let handle = handles::insert(Handle::StoreExecution(Arc::new(CStoreExecution { run })));
+    // SAFETY: checked non-NULL.
+    unsafe { *out = handle as *mut holdfast_store_execution };
+    Ok(())
 }
 
 /// Fills `*out` with the execution's token, resumption count and the shape

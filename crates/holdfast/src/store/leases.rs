@@ -145,6 +145,23 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Gives claims back: their leases (held by this process) end now, so
+    /// the next `claim_orphans`, here or anywhere, takes them again. For a
+    /// caller that claimed but cannot take the orphans on (the C API when
+    /// the caller's buffer is too small for them).
+    pub fn hand_back(&self, claimed: &[Claimed]) -> Result<(), StoreError> {
+        self.shared.check_open()?;
+        let executions: Vec<(String, u64)> = claimed
+            .iter()
+            .map(|orphan| (orphan.job_id.clone(), orphan.token))
+            .collect();
+        let ended = Lease {
+            owner: process_owner(),
+            expires_at: now_ms(),
+        };
+        self.shared.backend.renew(&executions, &ended)
+    }
+
     /// Deletes the job's record on purpose, in flight or not (a job that
     /// will never run again). Returns whether there was one. An execution
     /// still running gets `NotFound` at its next write.
