@@ -6,6 +6,7 @@ mod hooked;
 mod store_cases;
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,6 +61,43 @@ fn breakable(durability: Durability) -> (Store, Arc<AtomicBool>) {
         Ok(())
     });
     (store, broken)
+}
+
+/// Acknowledged write-behind progress is visible while its batch is being
+/// written (taken from the pending set, not yet committed): a read in that
+/// window once saw the progress from before it (found by CI on PostgreSQL).
+#[test]
+fn progress_being_written_stays_visible_to_reads() {
+    let (entered, in_write) = mpsc::channel::<()>();
+    let (release, released) = mpsc::channel::<()>();
+    let released = std::sync::Mutex::new(released);
+    let store = hooked(Durability::Interval(Duration::from_millis(5)), move || {
+        let _ = entered.send(());
+        // Bounded: a test that fails must not hang.
+        let _ = released
+            .lock()
+            .map(|r| r.recv_timeout(Duration::from_secs(10)));
+        Ok(())
+    });
+    let id = job("in-write");
+    let e = store.begin_execution(&id, "Job").unwrap();
+    store
+        .checkpoint(&e, at("s", b"41", &[]), Checkpoint::Cursor)
+        .unwrap();
+    in_write
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the writer flushes within its interval");
+    assert_eq!(
+        store.get(&id).unwrap().unwrap().progress,
+        at("s", b"41", &[]),
+        "read while the batch is in the backend's write"
+    );
+    release.send(()).unwrap();
+    store.flush().unwrap();
+    assert_eq!(
+        store.get(&id).unwrap().unwrap().progress,
+        at("s", b"41", &[])
+    );
 }
 
 #[test]

@@ -148,6 +148,10 @@ struct Shared {
 struct Pending {
     /// Progress accepted but not yet written, per job (the latest only).
     dirty: HashMap<String, Write>,
+    /// The batch a flush is writing now: taken out of `dirty`, not yet
+    /// committed. Reads overlay it too, or a read in between would see the
+    /// stored progress from before it.
+    writing: Option<Arc<Vec<Write>>>,
     /// Write failures not yet reported; the job's next checkpoint gets it.
     failed: HashMap<String, StoreError>,
     /// The newest token this process handed out per in-flight job, so a
@@ -456,17 +460,25 @@ impl Shared {
     /// Failures are also recorded per job for its next checkpoint.
     fn flush(&self, only: Option<&str>) -> Result<(), StoreError> {
         let _io = self.io.lock();
-        let batch: Vec<Write> = {
+        let batch: Arc<Vec<Write>> = {
             let mut pending = self.pending.lock();
-            match only {
+            let batch: Vec<Write> = match only {
                 Some(job_id) => pending.dirty.remove(job_id).into_iter().collect(),
                 None => pending.dirty.drain().map(|(_, write)| write).collect(),
+            };
+            if batch.is_empty() {
+                return Ok(());
             }
+            let batch = Arc::new(batch);
+            pending.writing = Some(Arc::clone(&batch));
+            batch
         };
-        if batch.is_empty() {
-            return Ok(());
-        }
-        match self.backend.write(&batch) {
+        let written = self.backend.write(&batch);
+        // Written or not, the batch is no longer in flight: reads see the
+        // store, and a failed batch goes back to `dirty` below.
+        self.pending.lock().writing = None;
+        let batch = Arc::try_unwrap(batch).unwrap_or_else(|shared| (*shared).clone());
+        match written {
             Ok(outcomes) => {
                 let mut first = Ok(());
                 let mut pending = self.pending.lock();
@@ -499,7 +511,13 @@ impl Shared {
 
     fn with_pending(&self, mut record: Record) -> Record {
         let pending = self.pending.lock();
-        if let Some(write) = pending.dirty.get(&record.job_id) {
+        let in_flight = || {
+            pending
+                .writing
+                .as_ref()
+                .and_then(|batch| batch.iter().find(|write| write.job_id == record.job_id))
+        };
+        if let Some(write) = pending.dirty.get(&record.job_id).or_else(in_flight) {
             if write.token == record.token {
                 record.progress = write.progress.clone();
                 record.updated_at = write.at;
