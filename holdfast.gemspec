@@ -19,12 +19,14 @@ Gem::Specification.new do |spec|
   spec.authors = ["Holdfast developers"]
   spec.license = "MIT"
   spec.require_paths = ["lib"]
+  spec.bindir = "exe"
+  spec.executables = ["holdfast"]
 
   platform = ENV.fetch("HOLDFAST_GEM_PLATFORM", "")
   if platform.empty?
     spec.required_ruby_version = ">= 3.0"
     # FNM_DOTMATCH keeps vendored crates' .cargo-checksum.json files.
-    patterns = %w[lib/**/*.rb ext/holdfast/**/* crates/holdfast/**/* README.md]
+    patterns = %w[lib/**/*.rb lib/**/*.rake lib/**/*.tt exe/* ext/holdfast/**/* crates/holdfast/**/* README.md]
     spec.files = patterns.flat_map { |p| Dir.glob(p, File::FNM_DOTMATCH) }
                          .reject { |f| File.directory?(f) || f.include?("/target/") || f.end_with?(".so", "Makefile") }
     spec.extensions = ["ext/holdfast/extconf.rb"]
@@ -34,7 +36,7 @@ Gem::Specification.new do |spec|
     raise "no extension under lib/holdfast/<ruby minor>/ to package: build one per Ruby (bin/matrix)" if rubies.empty?
 
     spec.platform = Gem::Platform.new(platform)
-    spec.files = Dir.glob("lib/**/*.rb") + built + ["README.md"]
+    spec.files = Dir.glob(%w[lib/**/*.rb lib/**/*.rake lib/**/*.tt exe/*]) + built + ["README.md"]
     # Only the Rubies it carries an extension for; any other takes the source gem.
     oldest, newest = rubies.minmax_by { |minor| Gem::Version.new(minor) }
     major, minor = newest.split(".").map(&:to_i)

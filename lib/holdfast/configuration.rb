@@ -21,12 +21,14 @@ module Holdfast
     # +lease+: seconds an execution's lease lasts unless renewed (nil: the
     # store's default, 15). A job whose process died is recovered once its
     # lease runs out.
-    attr_accessor :store, :durability, :lease
+    # +retention+: seconds a completed record is kept (nil: until pruned).
+    attr_accessor :store, :durability, :lease, :retention
 
     def initialize
       @store = nil
       @durability = :every_checkpoint
       @lease = nil
+      @retention = nil
     end
   end
 
@@ -89,19 +91,19 @@ module Holdfast
       when Store then setting
       when nil
         path = File.expand_path(Configuration::DEFAULT_FILE)
-        store = Store.sqlite(path, durability: config.durability, lease: config.lease)
+        store = Store.sqlite(path, durability: config.durability, lease: config.lease, retention: config.retention)
         line = "Holdfast: continuation progress is kept in #{path} (set Holdfast.config.store to change it)"
         logger ? logger.info(line) : warn(line)
         store
       else
         text = setting.to_s
         if Store.url?(text)
-          Store.from_url(text, durability: config.durability, lease: config.lease)
+          Store.from_url(text, durability: config.durability, lease: config.lease, retention: config.retention)
         else
           # Directories made for the store are its owner's only, as the
           # store's files are.
           FileUtils.mkdir_p(File.dirname(File.absolute_path(text)), mode: 0o700) unless text.start_with?("~")
-          Store.sqlite(text, durability: config.durability, lease: config.lease)
+          Store.sqlite(text, durability: config.durability, lease: config.lease, retention: config.retention)
         end
       end
     end

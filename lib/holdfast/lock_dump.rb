@@ -10,14 +10,19 @@ module Holdfast
     # holds a share or the exclusive lock, who waits for what and for how
     # long. Reads copies of the locks' states; never stops them.
     def dump_locks(io = $stderr)
-      busy = LOCKS.keys.map { |lock| [lock, lock.snapshot] }.reject { |_, snapshot| snapshot.empty? }
+      busy = busy_locks
       io.puts "Holdfast locks at #{Time.now.utc}: #{busy.empty? ? "none held or awaited" : "#{busy.size} busy"}"
       busy.each do |lock, snapshot|
         io.puts "  #{lock.name}:"
-        snapshot.each { |entry| io.puts "    #{describe(entry)}" }
+        snapshot.each { |entry| io.puts "    #{describe_lock_entry(entry)}" }
       end
       io.flush if io.respond_to?(:flush)
       busy.size
+    end
+
+    # [[lock, snapshot]] for every lock someone holds or waits for.
+    def busy_locks
+      LOCKS.keys.map { |lock| [lock, lock.snapshot] }.reject { |_, snapshot| snapshot.empty? }
     end
 
     # Makes +signal+ (e.g. "TTIN": `kill -TTIN <pid>`) dump the locks to
@@ -31,11 +36,9 @@ module Holdfast
       signal
     end
 
-    private
-
     # One entry of a snapshot (the shape crates/holdfast/src/share_lock/
     # snapshot.rs documents) as a line.
-    def describe(entry)
+    def describe_lock_entry(entry)
       holds = []
       holds << "share ×#{entry["sharing"]}" if entry["sharing"].positive?
       holds << "exclusive (purpose #{purpose_text(entry["exclusive_purpose"])})" if entry["exclusive"]
@@ -48,6 +51,8 @@ module Holdfast
       parts << format("sleeping in %s for %.2fs", entry["sleeper"], entry["waited_seconds"]) if entry["sleeper"]
       parts.join("; ")
     end
+
+    private
 
     # As Ruby shows the value: :load, false, nil.
     def purpose_text(purpose)

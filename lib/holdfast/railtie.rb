@@ -26,6 +26,13 @@ module Holdfast
   #                                        # jobs (Sidekiq, delayed_job, :async) re-enqueue
   #                                        # orphans; false: only Holdfast.recover_orphans!
   #   config.holdfast.recovery_interval    # seconds between recovery passes (default 5)
+  #   config.holdfast.retention            # seconds completed records are kept (default:
+  #                                        # until pruned)
+  #   config.holdfast.lock_snapshots       # true (SIGURG), a signal name, or false: how
+  #                                        # `holdfast locks PID` asks this process
+  #
+  # back_active_support belongs in config/application.rb; the others may
+  # also be set in config/initializers (rails g holdfast:install).
   class Railtie < ::Rails::Railtie
     config.holdfast = ::ActiveSupport::OrderedOptions.new
     config.holdfast.back_active_support = true
@@ -36,6 +43,8 @@ module Holdfast
     config.holdfast.lease = nil
     config.holdfast.recovery = true
     config.holdfast.recovery_interval = 5
+    config.holdfast.retention = nil
+    config.holdfast.lock_snapshots = true
 
     class << self
       # The running detector (nil when unwrapped_code is off).
@@ -59,7 +68,9 @@ module Holdfast
     end
 
     # The store opens on first use, in each process (never before a fork).
-    initializer "holdfast.continuations" do |app|
+    # Read after config/initializers, so the settings may live there (as
+    # `rails g holdfast:install` writes them).
+    initializer "holdfast.continuations", after: :load_config_initializers do |app|
       # OrderedOptions is a Hash: `.store` would be Hash#store, so read by key.
       settings = app.config.holdfast
       Holdfast.configure do |config|
@@ -70,6 +81,7 @@ module Holdfast
                        end
         config.durability = settings[:durability]
         config.lease = settings[:lease]
+        config.retention = settings[:retention]
       end
       ::ActiveSupport.on_load(:active_job) { require_relative "continuable" }
     end
@@ -85,10 +97,19 @@ module Holdfast
       ::ActiveSupport.on_load(:active_job) { Backends.adapter_ready(queue_adapter) }
     end
 
-    initializer "holdfast.lock_wait_threshold" do |app|
+    initializer "holdfast.lock_wait_threshold", after: :load_config_initializers do |app|
       threshold = app.config.holdfast.lock_wait_threshold
       Holdfast.lock_wait_threshold = threshold if threshold
     end
+
+    # `holdfast locks PID` asks a process for its lock state with a signal
+    # (SIGURG unless set; a process without the handler ignores it).
+    initializer "holdfast.lock_snapshots", after: :load_config_initializers do |app|
+      signal = app.config.holdfast.lock_snapshots
+      Holdfast.serve_lock_snapshots!(*(signal == true ? [] : [signal])) if signal
+    end
+
+    rake_tasks { load File.expand_path("tasks/holdfast.rake", __dir__) }
 
     config.after_initialize do |app|
       mode = app.config.holdfast.unwrapped_code

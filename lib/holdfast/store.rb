@@ -78,6 +78,16 @@ module Holdfast
         end
       end
 
+      # The SQLite file +text+ (a store URL or a path) names, absolute; nil
+      # for a URL of another kind.
+      def sqlite_file(text)
+        text = text.to_s
+        return sqlite_path(text) unless url?(text)
+
+        match = text.match(/\Asqlite:(?:\/\/)?(.*)\z/m)
+        match && sqlite_path(url_path(match[1], text))
+      end
+
       # Whether +text+ is a store URL (a scheme Holdfast knows), not a path:
       # "tmp/a:b.sqlite3" is a path.
       def url?(text)

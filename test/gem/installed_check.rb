@@ -31,5 +31,10 @@ Dir.mktmpdir do |dir|
   store.close
 end
 
+# The gem's executable, as RubyGems installed it.
+executable = File.join(gem_home, "bin", "holdfast")
+version = IO.popen([executable, "--version"], err: %i[child out], &:read)
+abort "#{executable} --version: #{version.inspect}" unless version == "holdfast #{Holdfast::VERSION}\n"
+
 puts "Ruby #{RUBY_VERSION}: the installed gem works from #{Dir.pwd} (#{loaded.first}), " \
      "backs Active Support #{ActiveSupport.gem_version}, and keeps progress in SQLite"

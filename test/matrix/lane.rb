@@ -60,6 +60,8 @@ if DEBIAN_RAILS
             "delayed_job (SQLite), :async",
             { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
             [RbConfig.ruby, "test/backends/backends_test.rb"]]
+  steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
+            "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
 end
 # bin/demo's SIGKILL-and-resume story on this lane's Active Job (Rails' own
 # ActiveJob::Continuable from 8.1); Active Record 8 keeps the rows in
