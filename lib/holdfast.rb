@@ -27,6 +27,8 @@ require_relative "holdfast/backends"
 module Holdfast
   # Loads Active Job when first used (include Holdfast::Continuable).
   autoload :Continuable, File.expand_path("holdfast/continuable", __dir__)
+  # The Rack dashboard loads Rack; only apps that mount it pay for that.
+  autoload :Dashboard, File.expand_path("holdfast/dashboard", __dir__)
 
   class << self
     # The reporter executors use when ActiveSupport has none (Rails < 7.0,

@@ -47,6 +47,13 @@ steps << ["compatibility tests written from each version's source (test/compat)"
           [RbConfig.ruby, "test/external/run_rails_suite.rb", "compat"]]
 steps << ["continuations: Active Job behaviour, crash durability, zombie fencing#{" (crash kills at 1/4)" unless FULL}",
           { "HOLDFAST_CRASH_SCALE" => FULL ? "1" : "0.25" }, [RbConfig.ruby, "-Itest", "test/continuation/run.rb"]]
+steps << ["the dashboard through Rack::Test: every route and status, access, CSRF, escaping, actions",
+          [RbConfig.ruby, "test/dashboard/dashboard_test.rb"]]
+if LANE == "ruby3.1-rails6.1"
+  # Debian 12's chromium and chromium-driver, on the host (bin/setup).
+  steps << ["the dashboard in headless Chromium: an orphan seen, recovered and back (screenshots in tmp/)",
+            [RbConfig.ruby, "test/dashboard/browser_test.rb"]]
+end
 if DEBIAN_RAILS
   steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie", [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
   # The Railtie's wiring needs railties, which only Debian's Rails brings.

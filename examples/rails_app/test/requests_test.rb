@@ -17,6 +17,15 @@ class RequestsTest < Minitest::Test
     assert_same Rails.logger, Holdfast.logger
   end
 
+  def test_the_mounted_dashboard_asks_for_credentials_and_then_shows_the_jobs
+    assert_equal 401, app.get("/holdfast/").status
+    credentials = ActionController::HttpAuthentication::Basic.encode_credentials("ops", "example-only")
+    response = app.get("/holdfast/", "HTTP_AUTHORIZATION" => credentials)
+    assert_equal 200, response.status
+    assert_includes response.body, "<h1>Jobs in flight</h1>"
+    assert_includes response.body, 'href="/holdfast/completed/"'
+  end
+
   def test_concurrent_requests_each_run_inside_the_executor
     offset = log_offset
     before = Item.count
