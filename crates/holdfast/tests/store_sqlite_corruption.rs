@@ -252,5 +252,5 @@ fn a_store_from_before_checksums_is_sealed_when_opened_and_keeps_working() {
     let version: i64 = raw
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }

@@ -11,9 +11,15 @@ use super::sqlite::{sqlite_error, SqliteOptions, Synchronous};
 use super::StoreError;
 
 /// The schema this build writes (`PRAGMA user_version`). 2 added each
-/// record's payload, lease and checksum; stores at 1 are migrated (and
-/// sealed) when opened.
-pub(super) const SCHEMA_VERSION: i64 = 2;
+/// record's checksum, 3 its payload and lease; older stores are migrated
+/// when opened.
+pub(super) const SCHEMA_VERSION: i64 = 3;
+
+/// The columns schema 2 sealed; schema 3 seals these and the payload and
+/// lease columns.
+const SCHEMA_2_SEALED: &str =
+    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, \
+     created_at, updated_at, completed_at";
 
 /// Files up to this size get SQLite's `quick_check` when opened (about a
 /// second per few hundred MiB); larger ones are checked record by record
@@ -86,8 +92,11 @@ pub(super) fn connect(
     Ok(connection)
 }
 
-/// Creates the table (schema 2) or migrates a store at schema 1: adds the
-/// payload, lease and checksum columns and seals every record.
+/// Creates the table (schema 3) or migrates an older store: schema 1 gets
+/// the checksum, payload and lease columns and every record sealed; schema
+/// 2 gets the payload and lease columns, and each record whose schema-2
+/// seal still holds is sealed anew (one that no longer matches stays
+/// unsealed, so reading it reports the damage rather than blessing it).
 pub(super) fn create_schema(connection: &Connection, location: &str) -> Result<(), StoreError> {
     let version: i64 = connection
         .query_row("PRAGMA user_version", [], |row| row.get(0))
@@ -103,13 +112,20 @@ pub(super) fn create_schema(connection: &Connection, location: &str) -> Result<(
         // (or one this process may only read) still opens and reads.
         return Ok(());
     }
+    let add_payload_and_lease = "ALTER TABLE holdfast_continuations ADD COLUMN payload TEXT;
+         ALTER TABLE holdfast_continuations ADD COLUMN lease_owner TEXT;
+         ALTER TABLE holdfast_continuations ADD COLUMN lease_expires_at INTEGER;";
     let create_or_migrate = if version == 1 {
         format!(
-            "ALTER TABLE holdfast_continuations ADD COLUMN payload TEXT;
-             ALTER TABLE holdfast_continuations ADD COLUMN lease_owner TEXT;
-             ALTER TABLE holdfast_continuations ADD COLUMN lease_expires_at INTEGER;
+            "{add_payload_and_lease}
              ALTER TABLE holdfast_continuations ADD COLUMN checksum INTEGER;
              {};",
+            RESEAL.replace(" WHERE job_id = ?1", "")
+        )
+    } else if version == 2 {
+        format!(
+            "{add_payload_and_lease}
+             {} WHERE checksum = holdfast_checksum({SCHEMA_2_SEALED});",
             RESEAL.replace(" WHERE job_id = ?1", "")
         )
     } else {
@@ -175,4 +191,62 @@ pub(super) fn quick_check(
         job_id: None,
         message: format!("SQLite's quick_check says: {}", problems.join("; ")),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Store, StoreOptions};
+
+    /// A store the previous release wrote (schema 2: sealed records, no
+    /// payload or lease) opens, is migrated, and keeps working; a record
+    /// whose schema-2 seal no longer holds is not blessed by the migration.
+    #[test]
+    fn a_schema_2_store_is_migrated_and_keeps_its_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("schema2.sqlite3");
+        let raw = Connection::open(&path).unwrap();
+        checksum::register(&raw).unwrap();
+        raw.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE holdfast_continuations (
+               job_id TEXT PRIMARY KEY NOT NULL, job_class TEXT NOT NULL,
+               completed_steps TEXT NOT NULL, current_step TEXT, cursor BLOB,
+               resumptions INTEGER NOT NULL, token INTEGER NOT NULL,
+               created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, completed_at INTEGER,
+               checksum INTEGER
+             ) WITHOUT ROWID;
+             CREATE INDEX holdfast_continuations_by_update ON holdfast_continuations (completed_at, updated_at);
+             INSERT INTO holdfast_continuations VALUES
+               ('kept', 'ImportJob', '[\"download\"]', 'import', X'5b34325d', 0, 3, 1000, 2000, NULL, NULL),
+               ('damaged', 'ImportJob', '[]', 'import', X'5b375d', 0, 1, 1000, 2000, NULL, NULL);
+             UPDATE holdfast_continuations SET checksum = holdfast_checksum({SCHEMA_2_SEALED});
+             UPDATE holdfast_continuations SET cursor = X'5b385d' WHERE job_id = 'damaged';
+             PRAGMA user_version = 2;"
+        ))
+        .unwrap();
+        drop(raw);
+
+        let store =
+            Store::sqlite(&path, &SqliteOptions::default(), StoreOptions::default()).unwrap();
+        let kept = store.get("kept").unwrap().unwrap();
+        assert_eq!(kept.progress.current.unwrap().cursor.unwrap(), b"[42]");
+        assert_eq!((kept.token, kept.payload, kept.lease), (3, None, None));
+        let error = store.get("damaged").unwrap_err();
+        assert!(matches!(error, StoreError::Corrupt { .. }), "{error:?}");
+        let e = store
+            .begin_execution_with("kept", "ImportJob", Some("{}"))
+            .unwrap();
+        assert_eq!((e.token, e.record.resumptions), (4, 1));
+        assert_eq!(
+            store.get("kept").unwrap().unwrap().payload.as_deref(),
+            Some("{}")
+        );
+        drop(store);
+        let raw = Connection::open(&path).unwrap();
+        let version: i64 = raw
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+    }
 }
