@@ -28,13 +28,25 @@ module Holdfast
       nil
     end
 
-    # Called by the Railtie once Active Job has its adapter.
+    # Called by the Railtie once Active Job has its adapter. With :async,
+    # the app's own processes perform jobs; not a console or a rake task,
+    # which would take orphans into a queue that ends with them.
     def adapter_ready(adapter)
-      start_recovery if async?(adapter) && !defined?(::Rails::Console)
+      start_recovery if async?(adapter) && !defined?(::Rails::Console) && !rake_task?
+    end
+
+    def rake_task?
+      defined?(::Rake.application) && ::Rake.application.respond_to?(:top_level_tasks) &&
+        !::Rake.application.top_level_tasks.empty?
+    end
+
+    class << self
+      # Set by processes that only look (the holdfast command): no sweeper.
+      attr_accessor :recovery_off
     end
 
     def start_recovery
-      Holdfast.start_recovery!(interval: @interval || 5) if @recovery != false
+      Holdfast.start_recovery!(interval: @interval || 5) if @recovery != false && !recovery_off
     end
 
     def install_sidekiq

@@ -252,7 +252,10 @@ module Holdfast
       raise Failure.new("#{app} is not a Rails app (no #{file})", USAGE) unless File.exist?(file)
 
       # Holdfast is loaded already, before Rails: its Railtie comes now, so
-      # the app's config.holdfast settings have somewhere to go.
+      # the app's config.holdfast settings have somewhere to go. This
+      # process only looks: it must not sweep for orphans in the background
+      # (`recover --dry-run` claims nothing).
+      Backends.recovery_off = true
       require_relative "railtie"
       require File.expand_path(file)
     end

@@ -46,6 +46,18 @@ class CLIAppTest < Minitest::Test
     assert_match(/^re-enqueued 0 orphans$/, out)
   end
 
+  # Booting an :async app (whose processes sweep for orphans) to look must
+  # not take the orphan: a dry run claims nothing, even in the background.
+  def test_looking_from_an_async_app_claims_nothing
+    populate("sqlite://#{@store}")
+    token = @live.get("orphan-1")["token"]
+    out, err, code = holdfast("recover", "--dry-run", "--app", APP, env: @env.merge("JOBS_ADAPTER" => "async",
+                                                                                     "HOLDFAST_RECOVERY_INTERVAL" => "0.1"))
+    assert_equal 0, code, err
+    assert_match(/^1 orphan to recover/, out)
+    assert_equal token, @live.get("orphan-1")["token"]
+  end
+
   def test_rails_tasks_are_the_same_commands
     populate("sqlite://#{@store}")
     rake = lambda do |*tasks, env: {}|
