@@ -268,7 +268,8 @@ typedef struct {
    */
   bool existed;
   /*
-   Whether the record was already completed when this execution began.
+   Whether the record was already completed when this execution began
+   (this execution starts the job over: check it to refuse a rerun).
    */
   bool completed;
   size_t completed_steps;

@@ -71,6 +71,11 @@ static void lifecycle(holdfast_store *store, const char *job) {
   CHECK(get_json(store, job) == HOLDFAST_OK);
   CHECK(strstr(json, "\"completed_at\":null") == NULL && strstr(json, "\"current\":null") != NULL);
   holdfast_store_execution_free(e);
+  /* Run again: the info says the record was completed (this run starts over). */
+  CHECK(holdfast_store_begin(store, S(job), S("ImportJob"), &e) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.completed && info.existed);
+  CHECK(info.completed_steps == 0 && !info.has_current_step && info.resumptions == 0);
+  holdfast_store_execution_free(e);
 
   CHECK(get_json(store, "no-such-job") == HOLDFAST_NOT_FOUND);
   CHECK(strstr(last_error(), "no continuation record for job \"no-such-job\"") != NULL);

@@ -34,7 +34,8 @@ pub struct holdfast_store_execution_info {
     pub resumptions: u64,
     /// Whether the job had a record before this execution.
     pub existed: bool,
-    /// Whether the record was already completed when this execution began.
+    /// Whether the record was already completed when this execution began
+    /// (this execution starts the job over: check it to refuse a rerun).
     pub completed: bool,
     pub completed_steps: usize,
     pub has_current_step: bool,
@@ -124,7 +125,7 @@ pub unsafe extern "C" fn holdfast_store_execution_get_info(
             token: e.run.token(),
             resumptions: found.resumptions,
             existed: e.run.existed(),
-            completed: found.is_completed(),
+            completed: e.run.was_completed(),
             completed_steps: progress.completed.len(),
             has_current_step: progress.current.is_some(),
             has_cursor: progress

@@ -25,6 +25,8 @@ pub struct Write {
 pub struct Begun {
     /// Whether a record existed before (a fresh job has none).
     pub existed: bool,
+    /// Whether that record was completed (this execution starts it over).
+    pub was_completed: bool,
     /// The record as it is now: its progress is what the job resumes from,
     /// its token is the new execution's.
     pub record: Record,
@@ -154,10 +156,11 @@ pub(crate) fn current_columns(progress: &Progress) -> (Option<&str>, Option<&[u8
 
 /// How `begin` changes a stored record, the same in every backend. A job
 /// that completed and runs again (same id) starts over, as it would from
-/// its payload.
-pub(crate) fn begin_existing(record: &mut Record, start: &Start) {
+/// its payload. Returns whether the record was completed.
+pub(crate) fn begin_existing(record: &mut Record, start: &Start) -> bool {
     record.token += 1;
-    if record.is_completed() {
+    let was_completed = record.is_completed();
+    if was_completed {
         record.progress = Progress::default();
         record.completed_at = None;
         record.resumptions = 0;
@@ -169,6 +172,7 @@ pub(crate) fn begin_existing(record: &mut Record, start: &Start) {
         record.payload.clone_from(&start.payload);
     }
     record.lease = Some(start.lease.clone());
+    was_completed
 }
 
 pub(crate) fn fresh_record(start: &Start) -> Record {

@@ -24,9 +24,10 @@ impl Backend for MemoryBackend {
         let job_id = start.job_id.as_str();
         let mut records = self.records.lock();
         if let Some(record) = records.get_mut(job_id) {
-            begin_existing(record, start);
+            let was_completed = begin_existing(record, start);
             return Ok(Begun {
                 existed: true,
+                was_completed,
                 record: record.clone(),
             });
         }
@@ -34,6 +35,7 @@ impl Backend for MemoryBackend {
         records.insert(job_id.to_owned(), record.clone());
         Ok(Begun {
             existed: false,
+            was_completed: false,
             record,
         })
     }

@@ -121,6 +121,9 @@ pub struct Execution {
     pub record: Record,
     /// Whether a record existed before (false for a fresh job).
     pub existed: bool,
+    /// Whether that record was completed: this execution starts the job
+    /// over (its record now shows no progress).
+    pub was_completed: bool,
 }
 
 pub struct Store {
@@ -276,6 +279,7 @@ impl Store {
             token,
             record: begun.record,
             existed: begun.existed,
+            was_completed: begun.was_completed,
         })
     }
 

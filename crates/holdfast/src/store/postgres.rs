@@ -291,7 +291,7 @@ impl Backend for PostgresBackend {
                 )?;
                 if let Some(row) = existing {
                     let mut record = self.record(&row)?;
-                    begin_existing(&mut record, start);
+                    let was_completed = begin_existing(&mut record, start);
                     let (step, cursor) = current_columns(&record.progress);
                     let lease = record.lease.as_ref();
                     tx.execute(
@@ -314,7 +314,11 @@ impl Backend for PostgresBackend {
                             &lease.map(|l| l.expires_at),
                         ],
                     )?;
-                    break Begun { existed: true, record };
+                    break Begun {
+                        existed: true,
+                        was_completed,
+                        record,
+                    };
                 }
                 let inserted = tx.execute(
                     &format!(
@@ -327,6 +331,7 @@ impl Backend for PostgresBackend {
                 if inserted == 1 {
                     break Begun {
                         existed: false,
+                        was_completed: false,
                         record: fresh_record(start),
                     };
                 }

@@ -67,6 +67,11 @@ impl Run {
         self.execution.existed
     }
 
+    /// Whether the job's record was completed when this execution began.
+    pub fn was_completed(&self) -> bool {
+        self.execution.was_completed
+    }
+
     /// The record as this execution found it (with its new token).
     pub fn resumed_from(&self) -> &Record {
         &self.execution.record

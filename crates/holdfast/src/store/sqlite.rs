@@ -189,7 +189,7 @@ impl Backend for SqliteBackend {
         let existing = Self::select_one(&tx, &self.location, job_id)?;
         let begun = match existing {
             Some(mut record) => {
-                begin_existing(&mut record, start);
+                let was_completed = begin_existing(&mut record, start);
                 let lease = record.lease.as_ref();
                 tx.execute(
                     "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4,
@@ -213,6 +213,7 @@ impl Backend for SqliteBackend {
                 tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
                 Begun {
                     existed: true,
+                    was_completed,
                     record,
                 }
             }
@@ -236,6 +237,7 @@ impl Backend for SqliteBackend {
                 tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
                 Begun {
                     existed: false,
+                    was_completed: false,
                     record,
                 }
             }
