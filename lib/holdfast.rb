@@ -29,6 +29,14 @@ module Holdfast
   autoload :Continuable, File.expand_path("holdfast/continuable", __dir__)
   # The Rack dashboard loads Rack; only apps that mount it pay for that.
   autoload :Dashboard, File.expand_path("holdfast/dashboard", __dir__)
+  # Resumable work outside Active Job; loads Active Job's argument
+  # serialization for its cursors.
+  autoload :Resumable, File.expand_path("holdfast/resumable", __dir__)
+
+  # Runs the block as resumable work keyed by +key+: see Holdfast::Resumable.
+  def self.resumable(key, **options, &block)
+    Resumable.start(key, **options, &block)
+  end
 
   class << self
     # The reporter executors use when ActiveSupport has none (Rails < 7.0,

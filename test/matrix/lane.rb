@@ -47,6 +47,10 @@ steps << ["compatibility tests written from each version's source (test/compat)"
           [RbConfig.ruby, "test/external/run_rails_suite.rb", "compat"]]
 steps << ["continuations: Active Job behaviour, crash durability, zombie fencing#{" (crash kills at 1/4)" unless FULL}",
           { "HOLDFAST_CRASH_SCALE" => FULL ? "1" : "0.25" }, [RbConfig.ruby, "-Itest", "test/continuation/run.rb"]]
+steps << ["resumable work outside Active Job: Holdfast.resumable on SQLite and PostgreSQL, a rake task " \
+          "SIGTERMed and SIGKILLed mid-step then run again",
+          [RbConfig.ruby, "-e", "ARGV.each { |file| require File.expand_path(file) }", "test/resumable/resumable_test.rb",
+           "test/resumable/rake_test.rb"]]
 steps << ["the dashboard through Rack::Test: every route and status, access, CSRF, escaping, actions",
           [RbConfig.ruby, "test/dashboard/dashboard_test.rb"]]
 if LANE == "ruby3.1-rails6.1"
