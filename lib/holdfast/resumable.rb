@@ -46,9 +46,7 @@ module Holdfast
 
     # What a call did: :completed, or :already_completed (a finished key,
     # not run again).
-    Result = Struct.new(:key, :status, :resumptions, :completed_at, keyword_init: true) do
-      def completed? = true
-    end
+    Result = Struct.new(:key, :status, :resumptions, :completed_at, keyword_init: true)
 
     attr_reader :key, :resumptions
 
