@@ -23,7 +23,7 @@ class DiskFullTest < Minitest::Test
   def setup
     flunk "the disk-full test mounts a tmpfs and must run as root (bin/test runs it so)" unless Process.uid.zero?
     @dir = Dir.mktmpdir("holdfast-disk-full")
-    system("mount", "-t", "tmpfs", "-o", "size=512k,mode=0700", "tmpfs", @dir, exception: true)
+    system("mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", @dir, exception: true)
   end
 
   def teardown
