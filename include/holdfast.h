@@ -268,13 +268,21 @@ typedef struct {
    */
   bool existed;
   /*
-   Whether the record was already completed when this execution began
-   (this execution starts the job over: check it to refuse a rerun).
+   Whether the record was already completed when this execution was
+   asked to begin. Then, from `holdfast_store_begin` and
+   `_begin_with_payload`, nothing began (`began` is false: the finished
+   job is not redone); from `holdfast_store_restart` it starts over.
    */
   bool completed;
   size_t completed_steps;
   bool has_current_step;
   bool has_cursor;
+  /*
+   Whether an execution began. False only for a completed record begun
+   without restart: the handle reads the finished record, and every
+   write through it fails with `HOLDFAST_INVALID_ARGUMENT`.
+   */
+  bool began;
 } holdfast_store_execution_info;
 
 /*
@@ -297,6 +305,12 @@ typedef struct {
 #define HOLDFAST_RECORDS_IN_FLIGHT 1
 
 #define HOLDFAST_RECORDS_COMPLETED 2
+
+/*
+ In flight, and recovery quarantined it (a crash loop, or a job class
+ that does not load).
+ */
+#define HOLDFAST_RECORDS_QUARANTINED 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -703,7 +717,9 @@ holdfast_status holdfast_store_get_json(const holdfast_store *store,
  Writes a JSON array of records (as `holdfast_store_get_json` writes
  one), at most `limit`, most recently updated first when
  `newest_first`, of one job class when `job_class` is not NULL
- (NUL-terminated). Buffer handling as in `holdfast_store_get_json`.
+ (NUL-terminated). A record that fails its integrity check is listed as
+ `{"job_id": ..., "damaged": "what is wrong"}` and the rest still list.
+ Buffer handling as in `holdfast_store_get_json`.
 
  # Safety
  `job_class` NULL or NUL-terminated; `buf`/`out_len` as in `holdfast_store_get_json`.
@@ -735,6 +751,9 @@ holdfast_status holdfast_store_prune(const holdfast_store *store,
  listing): writes out progress this process still holds for it, takes a
  new fencing token, and writes the handle to `*out`. Any older execution
  of the job, in any process, now gets `HOLDFAST_STALE` on its next write.
+ A job whose record is completed is not begun again (one store
+ operation, so two callers cannot both redo it): the handle's info says
+ `completed` and not `began`; `holdfast_store_restart` runs it anew.
 
  # Safety
  `job_id`/`job_class` point to their lengths in bytes; `out` writable.
@@ -745,6 +764,20 @@ holdfast_status holdfast_store_begin(const holdfast_store *store,
                                      const uint8_t *job_class,
                                      size_t job_class_len,
                                      holdfast_store_execution **out);
+
+/*
+ As `holdfast_store_begin`, but a completed record is started over (an
+ explicit rerun of a finished job): its progress is cleared.
+
+ # Safety
+ As `holdfast_store_begin`.
+ */
+holdfast_status holdfast_store_restart(const holdfast_store *store,
+                                       const uint8_t *job_id,
+                                       size_t job_id_len,
+                                       const uint8_t *job_class,
+                                       size_t job_class_len,
+                                       holdfast_store_execution **out);
 
 /*
  Fills `*out` with the execution's token, resumption count and the shape

@@ -43,20 +43,20 @@ int main(int argc, char **argv) {
 
   holdfast_store *store = NULL;
   if (holdfast_store_open_sqlite(argv[1], NULL, &store) != HOLDFAST_OK) return fail("open");
-  /* A second run of a finished backfill must not redo it. Asked before
-   * beginning: a new execution of a completed record starts it over. */
-  char record[4096];
-  size_t record_len = 0;
-  if (holdfast_store_get_json(store, (const uint8_t *)key, strlen(key), record, sizeof record, &record_len) ==
-          HOLDFAST_OK &&
-      strstr(record, "\"completed_at\":null") == NULL) {
-    printf("%s already completed\n", key);
-    holdfast_store_free(store);
-    return 0;
-  }
+  /* A second run of a finished backfill must not redo it: begin leaves a
+   * completed record alone (in the same store operation, so two runs
+   * cannot both start it over) and says so. */
   holdfast_store_execution *run = NULL;
   if (holdfast_store_begin(store, (const uint8_t *)key, strlen(key), (const uint8_t *)"Backfill", 8, &run) != HOLDFAST_OK)
     return fail("begin");
+  holdfast_store_execution_info info;
+  if (holdfast_store_execution_get_info(run, &info) != HOLDFAST_OK) return fail("info");
+  if (!info.began) {
+    printf("%s already completed\n", key);
+    holdfast_store_execution_free(run);
+    holdfast_store_free(store);
+    return 0;
+  }
 
   long next = 0;
   char cursor[32];

@@ -71,9 +71,17 @@ static void lifecycle(holdfast_store *store, const char *job) {
   CHECK(get_json(store, job) == HOLDFAST_OK);
   CHECK(strstr(json, "\"completed_at\":null") == NULL && strstr(json, "\"current\":null") != NULL);
   holdfast_store_execution_free(e);
-  /* Run again: the info says the record was completed (this run starts over). */
+  /* Begun again: the finished job is not redone (nothing began, writes are
+   * refused, the record is as it was); restart runs it anew. */
   CHECK(holdfast_store_begin(store, S(job), S("ImportJob"), &e) == HOLDFAST_OK);
-  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.completed && info.existed);
+  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.completed && info.existed && !info.began);
+  CHECK(info.completed_steps == 2);
+  CHECK(holdfast_store_execution_checkpoint(e, S("process"), S("43"), true) == HOLDFAST_INVALID_ARGUMENT);
+  CHECK(strstr(last_error(), "already completed") != NULL);
+  CHECK(get_json(store, job) == HOLDFAST_OK && strstr(json, "\"completed_at\":null") == NULL);
+  holdfast_store_execution_free(e);
+  CHECK(holdfast_store_restart(store, S(job), S("ImportJob"), &e) == HOLDFAST_OK);
+  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.completed && info.began);
   CHECK(info.completed_steps == 0 && !info.has_current_step && info.resumptions == 0);
   holdfast_store_execution_free(e);
 

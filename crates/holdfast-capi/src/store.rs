@@ -73,7 +73,9 @@ pub(crate) fn store_failure(error: StoreError) -> Failure {
         StoreError::Limit { .. } => holdfast_status::HOLDFAST_LIMIT,
         StoreError::InvalidArgument(_) => holdfast_status::HOLDFAST_INVALID_ARGUMENT,
         StoreError::NotADatabase { .. } => holdfast_status::HOLDFAST_NOT_A_DATABASE,
-        StoreError::Io { .. } => holdfast_status::HOLDFAST_IO,
+        // A paused writer held the lock: an I/O failure to a C caller, its
+        // message says which.
+        StoreError::Io { .. } | StoreError::Busy { .. } => holdfast_status::HOLDFAST_IO,
         StoreError::Closed { .. } => holdfast_status::HOLDFAST_CLOSED,
         StoreError::Corrupt { .. } => holdfast_status::HOLDFAST_CORRUPT,
     };
@@ -309,11 +311,16 @@ pub type holdfast_record_state = u32;
 pub const HOLDFAST_RECORDS_ANY: holdfast_record_state = 0;
 pub const HOLDFAST_RECORDS_IN_FLIGHT: holdfast_record_state = 1;
 pub const HOLDFAST_RECORDS_COMPLETED: holdfast_record_state = 2;
+/// In flight, and recovery quarantined it (a crash loop, or a job class
+/// that does not load).
+pub const HOLDFAST_RECORDS_QUARANTINED: holdfast_record_state = 3;
 
 /// Writes a JSON array of records (as `holdfast_store_get_json` writes
 /// one), at most `limit`, most recently updated first when
 /// `newest_first`, of one job class when `job_class` is not NULL
-/// (NUL-terminated). Buffer handling as in `holdfast_store_get_json`.
+/// (NUL-terminated). A record that fails its integrity check is listed as
+/// `{"job_id": ..., "damaged": "what is wrong"}` and the rest still list.
+/// Buffer handling as in `holdfast_store_get_json`.
 ///
 /// # Safety
 /// `job_class` NULL or NUL-terminated; `buf`/`out_len` as in `holdfast_store_get_json`.
@@ -341,12 +348,14 @@ pub unsafe extern "C" fn holdfast_store_list_json(
                 HOLDFAST_RECORDS_ANY => State::Any,
                 HOLDFAST_RECORDS_IN_FLIGHT => State::InFlight,
                 HOLDFAST_RECORDS_COMPLETED => State::Completed,
+                HOLDFAST_RECORDS_QUARANTINED => State::Quarantined,
                 other => {
                     return Err(Failure::new(
                         holdfast_status::HOLDFAST_INVALID_ARGUMENT,
                         format!(
                             "state {other} is not one of HOLDFAST_RECORDS_ANY (0), \
-                             HOLDFAST_RECORDS_IN_FLIGHT (1), HOLDFAST_RECORDS_COMPLETED (2)"
+                             HOLDFAST_RECORDS_IN_FLIGHT (1), HOLDFAST_RECORDS_COMPLETED (2), \
+                             HOLDFAST_RECORDS_QUARANTINED (3)"
                         ),
                     ))
                 }

@@ -6,7 +6,7 @@
 use std::ffi::c_char;
 use std::sync::Arc;
 
-use holdfast::store::Run;
+use holdfast::store::{Begin, Run};
 
 use crate::buffers::{bytes_arg, str_arg, write_out, write_text, write_value};
 use crate::error::{holdfast_status, Failure};
@@ -34,18 +34,27 @@ pub struct holdfast_store_execution_info {
     pub resumptions: u64,
     /// Whether the job had a record before this execution.
     pub existed: bool,
-    /// Whether the record was already completed when this execution began
-    /// (this execution starts the job over: check it to refuse a rerun).
+    /// Whether the record was already completed when this execution was
+    /// asked to begin. Then, from `holdfast_store_begin` and
+    /// `_begin_with_payload`, nothing began (`began` is false: the finished
+    /// job is not redone); from `holdfast_store_restart` it starts over.
     pub completed: bool,
     pub completed_steps: usize,
     pub has_current_step: bool,
     pub has_cursor: bool,
+    /// Whether an execution began. False only for a completed record begun
+    /// without restart: the handle reads the finished record, and every
+    /// write through it fails with `HOLDFAST_INVALID_ARGUMENT`.
+    pub began: bool,
 }
 
 /// Begins an execution of the job `job_id` (class `job_class`, for
 /// listing): writes out progress this process still holds for it, takes a
 /// new fencing token, and writes the handle to `*out`. Any older execution
 /// of the job, in any process, now gets `HOLDFAST_STALE` on its next write.
+/// A job whose record is completed is not begun again (one store
+/// operation, so two callers cannot both redo it): the handle's info says
+/// `completed` and not `began`; `holdfast_store_restart` runs it anew.
 ///
 /// # Safety
 /// `job_id`/`job_class` point to their lengths in bytes; `out` writable.
@@ -66,7 +75,33 @@ pub unsafe extern "C" fn holdfast_store_begin(
             job_class_len,
         };
         // SAFETY: the caller's contract, forwarded.
-        unsafe { begin(store, &job, None, out) }
+        unsafe { begin(store, &job, None, false, out) }
+    })
+}
+
+/// As `holdfast_store_begin`, but a completed record is started over (an
+/// explicit rerun of a finished job): its progress is cleared.
+///
+/// # Safety
+/// As `holdfast_store_begin`.
+#[no_mangle]
+pub unsafe extern "C" fn holdfast_store_restart(
+    store: *const holdfast_store,
+    job_id: *const u8,
+    job_id_len: usize,
+    job_class: *const u8,
+    job_class_len: usize,
+    out: *mut *mut holdfast_store_execution,
+) -> holdfast_status {
+    boundary("holdfast_store_restart", || {
+        let job = JobArgs {
+            job_id,
+            job_id_len,
+            job_class,
+            job_class_len,
+        };
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { begin(store, &job, None, true, out) }
     })
 }
 
@@ -87,6 +122,7 @@ pub(crate) unsafe fn begin(
     store: *const holdfast_store,
     job: &JobArgs,
     payload: Option<&str>,
+    restart: bool,
     out: *mut *mut holdfast_store_execution,
 ) -> Result<(), Failure> {
     let store = handles::store(store as usize)?;
@@ -100,7 +136,8 @@ pub(crate) unsafe fn begin(
     let job_id = unsafe { str_arg(job.job_id, job.job_id_len, "job_id") }?;
     // SAFETY: the caller's contract, forwarded.
     let job_class = unsafe { str_arg(job.job_class, job.job_class_len, "job_class") }?;
-    let run = Run::begin_with(store, job_id, job_class, payload).map_err(store_failure)?;
+    let run = Run::begin_for(store, job_id, job_class, Begin { payload, restart })
+        .map_err(store_failure)?;
     let handle = handles::insert(Handle::StoreExecution(Arc::new(CStoreExecution { run })));
     // SAFETY: checked non-NULL.
     unsafe { *out = handle as *mut holdfast_store_execution };
@@ -132,6 +169,7 @@ pub unsafe extern "C" fn holdfast_store_execution_get_info(
                 .current
                 .as_ref()
                 .is_some_and(|c| c.cursor.is_some()),
+            began: e.run.began(),
         };
         // SAFETY: the caller's contract, forwarded.
         unsafe { write_value(out, info, "out") }

@@ -44,7 +44,7 @@ pub unsafe extern "C" fn holdfast_store_begin_with_payload(
             job_class_len,
         };
         // SAFETY: the caller's contract, forwarded.
-        unsafe { begin(store, &job, Some(payload), out) }
+        unsafe { begin(store, &job, Some(payload), false, out) }
     })
 }
 
@@ -100,7 +100,12 @@ pub unsafe extern "C" fn holdfast_store_claim_orphans_json(
                 "out_len is NULL",
             ));
         }
-        let claimed = store.claim_orphans(limit).map_err(store_failure)?;
+        let swept = store.claim_orphans(limit).map_err(store_failure)?;
+        for damaged in &swept.damaged {
+            // The C caller gets the claims; damage must not pass unseen.
+            eprintln!("holdfast: recovery skipped a damaged record: {damaged}");
+        }
+        let claimed = swept.claimed;
         let text = serde_json::Value::Array(
             claimed
                 .iter()
@@ -112,6 +117,7 @@ pub unsafe extern "C" fn holdfast_store_claim_orphans_json(
                         "token": orphan.token,
                         "expired_owner": orphan.expired.owner,
                         "expired_at": orphan.expired.expires_at,
+                        "recoveries": orphan.recoveries,
                     })
                 })
                 .collect(),

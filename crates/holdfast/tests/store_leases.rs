@@ -111,6 +111,7 @@ fn the_heartbeat_keeps_a_quiet_execution_from_becoming_an_orphan() {
                 recoverer
                     .claim_orphans(10)
                     .unwrap()
+                    .claimed
                     .iter()
                     .all(|c| c.job_id != id),
                 "{backend}: a live execution was claimed"
@@ -150,7 +151,7 @@ fn an_orphan_is_claimed_once_and_its_dead_execution_is_fenced_off() {
         dying.forget(&bare_execution);
         let mut claimed = Vec::new();
         eventually(|| {
-            claimed = recoverer.claim_orphans(10).unwrap();
+            claimed = recoverer.claim_orphans(10).unwrap().claimed;
             !claimed.is_empty()
         });
         assert_eq!(claimed.len(), 1, "{backend}: {claimed:?}");
@@ -162,7 +163,7 @@ fn an_orphan_is_claimed_once_and_its_dead_execution_is_fenced_off() {
         assert_eq!(orphan.token, e.token + 1, "{backend}");
         assert_eq!(orphan.expired.owner, process_owner(), "{backend}");
         assert!(
-            recoverer.claim_orphans(10).unwrap().is_empty(),
+            recoverer.claim_orphans(10).unwrap().claimed.is_empty(),
             "{backend}: claimed twice"
         );
         // The dead execution, should it come back, can never write again.
@@ -218,6 +219,7 @@ fn racing_recoverers_claim_each_orphan_exactly_once() {
                                 store
                                     .claim_orphans(3)
                                     .unwrap()
+                                    .claimed
                                     .into_iter()
                                     .map(|c| c.job_id),
                             );

@@ -35,7 +35,8 @@ fn run(case: fn(&Opener)) {
 }
 
 shared_cases!(run; lifecycle, a_stale_execution_writes_nothing, limits_refuse_and_write_nothing,
-    interval_writes_behind, step_boundaries_keep_cursor_moves_in_memory, a_completed_job_run_again_starts_over);
+    interval_writes_behind, step_boundaries_keep_cursor_moves_in_memory, a_completed_job_is_not_redone_unless_restarted,
+    tokens_never_go_back_across_discard_and_prune);
 
 #[test]
 fn list_and_prune() {

@@ -28,7 +28,8 @@ fn with_store(test: impl FnOnce(&Opener)) {
 
 shared_cases!(with_store; lifecycle, a_stale_execution_writes_nothing, limits_refuse_and_write_nothing,
     list_and_prune, interval_writes_behind, step_boundaries_keep_cursor_moves_in_memory,
-    a_completed_job_run_again_starts_over);
+    a_completed_job_is_not_redone_unless_restarted,
+    tokens_never_go_back_across_discard_and_prune);
 
 #[test]
 fn fencing_race() {

@@ -12,6 +12,7 @@ mod nogvl;
 mod purposes;
 mod share_lock;
 mod store;
+mod store_recovery;
 
 use magnus::{function, prelude::*, Error, Ruby, Value};
 

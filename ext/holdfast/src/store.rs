@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use holdfast::store::{
-    Current, Durability, Limits, ListQuery, PostgresOptions, Progress, Record, Run, SqliteOptions,
-    State, Store, StoreError, StoreOptions, Synchronous,
+    Begin, Current, Durability, Limits, ListQuery, PostgresOptions, Progress, Record, Run,
+    SqliteOptions, State, Store, StoreError, StoreOptions, Synchronous,
 };
 use magnus::{
     prelude::*, value::ReprValue, DataTypeFunctions, Error, RArray, RHash, RModule, RString, Ruby,
@@ -45,7 +45,7 @@ impl DataTypeFunctions for RbExecution {}
 /// and then cannot be killed, hanging the call. An interrupt the caller deferred (`Thread.handle_interrupt`)
 /// stays pending and Ruby will not release the GVL while it is: the call
 /// then runs holding the GVL rather than retrying forever.
-fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
+pub(crate) fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
     if let Some(result) = nogvl::without_gvl_no_ubf(&op) {
         ruby.thread_check_ints()?;
         return Ok(result);
@@ -65,17 +65,26 @@ pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {
         StoreError::Closed { .. } => "StoreClosedError",
         StoreError::NotFound { .. } => "RecordNotFoundError",
         StoreError::Io { .. } => "StoreError",
+        StoreError::Busy { .. } => "StoreBusyError",
         StoreError::Corrupt { .. } => "CorruptStoreError",
     };
     errors::holdfast(ruby, path, error.to_string())
 }
 
-/// `durability`, `max_cursor_bytes`, `retention_ms`, `lease_ms`: the
-/// options every open takes, checked by the core.
-type Common = (String, Option<usize>, Option<u64>, Option<u64>);
+/// `durability`, `max_cursor_bytes`, `retention_ms`, `lease_ms`,
+/// `recovery_timeout_ms`, `max_recoveries`: the options every open takes,
+/// checked by the core.
+type Common = (
+    String,
+    Option<usize>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+    Option<u64>,
+);
 
 fn options(
-    (durability, max_cursor_bytes, retention_ms, lease_ms): Common,
+    (durability, max_cursor_bytes, retention_ms, lease_ms, recovery_timeout_ms, max_recoveries): Common,
 ) -> Result<StoreOptions, StoreError> {
     let options = StoreOptions {
         durability: Durability::parse(&durability)?,
@@ -84,6 +93,11 @@ fn options(
         }),
         retention: retention_ms.map(Duration::from_millis),
         lease: lease_ms.map_or(holdfast::store::DEFAULT_LEASE, Duration::from_millis),
+        recovery_timeout: recovery_timeout_ms.map_or(
+            holdfast::store::DEFAULT_RECOVERY_TIMEOUT,
+            Duration::from_millis,
+        ),
+        max_recoveries: max_recoveries.unwrap_or(holdfast::store::DEFAULT_MAX_RECOVERIES),
     };
     options.check()?;
     Ok(options)
@@ -95,6 +109,7 @@ fn open_sqlite(
     synchronous_normal: bool,
     busy_timeout_ms: u64,
     common: Common,
+    read_only: bool,
 ) -> Result<RbStore, Error> {
     let options = options(common).map_err(|e| store_error(ruby, e))?;
     let sqlite = SqliteOptions {
@@ -105,7 +120,13 @@ fn open_sqlite(
         },
         busy_timeout: Duration::from_millis(busy_timeout_ms),
     };
-    let store = io(ruby, || Store::sqlite(&path, &sqlite, options.clone()))?;
+    let store = io(ruby, || {
+        if read_only {
+            Store::sqlite_read_only(&path, &sqlite, options.clone())
+        } else {
+            Store::sqlite(&path, &sqlite, options.clone())
+        }
+    })?;
     wrap_store(ruby, store)
 }
 
@@ -114,10 +135,12 @@ fn open_postgres(
     url: String,
     table: String,
     common: Common,
+    read_only: bool,
 ) -> Result<RbStore, Error> {
     let options = options(common).map_err(|e| store_error(ruby, e))?;
     let postgres = PostgresOptions {
         table,
+        read_only,
         ..PostgresOptions::default()
     };
     let store = io(ruby, || Store::postgres(&url, &postgres, options.clone()))?;
@@ -137,7 +160,7 @@ fn wrap_store(ruby: &Ruby, store: Result<Store, StoreError>) -> Result<RbStore, 
         .map_err(|e| store_error(ruby, e))
 }
 
-fn time(ruby: &Ruby, ms: i64) -> Result<Value, Error> {
+pub(crate) fn time(ruby: &Ruby, ms: i64) -> Result<Value, Error> {
     ruby.class_time()
         .funcall("at", (0, ms, ruby.to_symbol("millisecond")))
 }
@@ -151,7 +174,7 @@ fn bytes_to_string(ruby: &Ruby, bytes: &[u8]) -> RString {
 
 /// A record as the plain Hash Ruby callers see: `"current"` is
 /// `[step, cursor]` as in a job's serialized continuation.
-fn record_hash(ruby: &Ruby, record: &Record) -> Result<RHash, Error> {
+pub(crate) fn record_hash(ruby: &Ruby, record: &Record) -> Result<RHash, Error> {
     let hash = ruby.hash_new();
     hash.aset("job_id", record.job_id.as_str())?;
     hash.aset("job_class", record.job_class.as_str())?;
@@ -191,6 +214,30 @@ fn record_hash(ruby: &Ruby, record: &Record) -> Result<RHash, Error> {
             hash.aset("lease_expires_at", ruby.qnil())?;
         }
     }
+    hash.aset("recoveries", record.recoveries)?;
+    match &record.quarantine {
+        Some(quarantine) => {
+            hash.aset("quarantined_at", time(ruby, quarantine.at)?)?;
+            hash.aset("quarantine_reason", quarantine.reason.as_str())?;
+        }
+        None => {
+            hash.aset("quarantined_at", ruby.qnil())?;
+            hash.aset("quarantine_reason", ruby.qnil())?;
+        }
+    }
+    Ok(hash)
+}
+
+/// A record that failed its integrity check, as a listing shows it:
+/// `"job_id"` (when known) and `"damaged"` (what is wrong).
+pub(crate) fn damaged_hash(ruby: &Ruby, error: &StoreError) -> Result<RHash, Error> {
+    let hash = ruby.hash_new();
+    let job_id = match error {
+        StoreError::Corrupt { job_id, .. } => job_id.as_deref(),
+        _ => None,
+    };
+    hash.aset("job_id", job_id)?;
+    hash.aset("damaged", error.to_string())?;
     Ok(hash)
 }
 
@@ -212,10 +259,13 @@ impl RbStore {
             "any" => State::Any,
             "in_flight" => State::InFlight,
             "completed" => State::Completed,
+            "quarantined" => State::Quarantined,
             other => {
                 return Err(Error::new(
                     ruby.exception_arg_error(),
-                    format!("unknown state :{other}: use :in_flight, :completed or :any"),
+                    format!(
+                        "unknown state :{other}: use :in_flight, :quarantined, :completed or :any"
+                    ),
                 ))
             }
         };
@@ -227,8 +277,11 @@ impl RbStore {
         };
         let records = io(ruby, || rb_self.store.list(&query))?.map_err(|e| store_error(ruby, e))?;
         let list = ruby.ary_new_capa(records.len());
-        for record in &records {
-            list.push(record_hash(ruby, record)?)?;
+        for listed in &records {
+            match listed {
+                Ok(record) => list.push(record_hash(ruby, record)?)?,
+                Err(damaged) => list.push(damaged_hash(ruby, damaged)?)?,
+            }
         }
         Ok(list)
     }
@@ -259,40 +312,25 @@ impl RbStore {
         job_id: String,
         job_class: String,
         payload: Option<String>,
+        restart: bool,
     ) -> Result<RbExecution, Error> {
         let run = io(ruby, || {
-            Run::begin_with(
+            Run::begin_for(
                 Arc::clone(&rb_self.store),
                 &job_id,
                 &job_class,
-                payload.as_deref(),
+                Begin {
+                    payload: payload.as_deref(),
+                    restart,
+                },
             )
         })?
         .map_err(|e| store_error(ruby, e))?;
         Ok(RbExecution { run })
     }
 
-    /// Claimed orphans as Hashes: job_id, job_class, payload (JSON text),
-    /// token, and the lease that ran out (expired_owner, expired_at).
-    fn claim_orphans(ruby: &Ruby, rb_self: &Self, limit: usize) -> Result<RArray, Error> {
-        let claimed =
-            io(ruby, || rb_self.store.claim_orphans(limit))?.map_err(|e| store_error(ruby, e))?;
-        let list = ruby.ary_new_capa(claimed.len());
-        for orphan in &claimed {
-            let hash = ruby.hash_new();
-            hash.aset("job_id", orphan.job_id.as_str())?;
-            hash.aset("job_class", orphan.job_class.as_str())?;
-            hash.aset("payload", orphan.payload.as_str())?;
-            hash.aset("token", orphan.token)?;
-            hash.aset("expired_owner", orphan.expired.owner.as_str())?;
-            hash.aset("expired_at", time(ruby, orphan.expired.expires_at)?)?;
-            list.push(hash)?;
-        }
-        Ok(list)
-    }
-
-    fn discard(ruby: &Ruby, rb_self: &Self, job_id: String) -> Result<bool, Error> {
-        io(ruby, || rb_self.store.discard(&job_id))?.map_err(|e| store_error(ruby, e))
+    pub(crate) fn store(&self) -> &Arc<Store> {
+        &self.store
     }
 
     fn lease_seconds(&self) -> f64 {
@@ -315,6 +353,12 @@ impl RbExecution {
 
     fn resumptions(&self) -> u64 {
         self.run.resumed_from().resumptions
+    }
+
+    /// False when the job had completed and no restart was asked: this
+    /// execution did nothing and may write nothing.
+    fn began(&self) -> bool {
+        self.run.began()
     }
 
     /// The record this execution resumed from, or nil for a fresh job.
@@ -376,8 +420,8 @@ impl RbExecution {
 pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     let store = holdfast.define_class("Store", ruby.class_object())?;
     store.undef_default_alloc_func();
-    store.define_singleton_method("__open_sqlite", magnus::function!(open_sqlite, 4))?;
-    store.define_singleton_method("__open_postgres", magnus::function!(open_postgres, 3))?;
+    store.define_singleton_method("__open_sqlite", magnus::function!(open_sqlite, 5))?;
+    store.define_singleton_method("__open_postgres", magnus::function!(open_postgres, 4))?;
     store.define_singleton_method("__open_memory", magnus::function!(open_memory, 1))?;
     store.define_singleton_method(
         "redact",
@@ -386,12 +430,8 @@ pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     store.define_method("__get", magnus::method!(RbStore::get, 1))?;
     store.define_method("__list", magnus::method!(RbStore::list, 4))?;
     store.define_method("__prune", magnus::method!(RbStore::prune, 1))?;
-    store.define_method("__begin", magnus::method!(RbStore::begin, 3))?;
-    store.define_method(
-        "__claim_orphans",
-        magnus::method!(RbStore::claim_orphans, 1),
-    )?;
-    store.define_method("__discard", magnus::method!(RbStore::discard, 1))?;
+    store.define_method("__begin", magnus::method!(RbStore::begin, 4))?;
+    crate::store_recovery::init(store)?;
     store.define_method("lease", magnus::method!(RbStore::lease_seconds, 0))?;
     store.define_method("flush", magnus::method!(RbStore::flush, 0))?;
     store.define_method("close", magnus::method!(RbStore::close, 0))?;
@@ -404,6 +444,7 @@ pub(crate) fn init(ruby: &Ruby, holdfast: RModule) -> Result<(), Error> {
     execution.define_method("job_class", magnus::method!(RbExecution::job_class, 0))?;
     execution.define_method("token", magnus::method!(RbExecution::token, 0))?;
     execution.define_method("resumptions", magnus::method!(RbExecution::resumptions, 0))?;
+    execution.define_method("began?", magnus::method!(RbExecution::began, 0))?;
     execution.define_method("progress", magnus::method!(RbExecution::progress, 0))?;
     execution.define_method("__checkpoint", magnus::method!(RbExecution::checkpoint, 4))?;
     execution.define_method("__release", magnus::method!(RbExecution::release, 1))?;

@@ -66,6 +66,13 @@ pub(crate) fn of<'a>(values: impl IntoIterator<Item = ValueRef<'a>>) -> i64 {
     sum.0 as i64
 }
 
+/// The same checksum over plain bytes (a progress fingerprint).
+pub(crate) fn of_bytes(bytes: &[u8]) -> i64 {
+    let mut sum = Fnv::new();
+    sum.bytes(bytes);
+    sum.0 as i64
+}
+
 /// Makes `holdfast_checksum(...)` available to this connection's SQL.
 pub(crate) fn register(connection: &Connection) -> rusqlite::Result<()> {
     connection.create_scalar_function(

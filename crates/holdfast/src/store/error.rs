@@ -26,6 +26,10 @@ pub enum StoreError {
     NotADatabase { location: String, message: String },
     /// Reading or writing failed: disk full, permissions, database gone.
     Io { location: String, message: String },
+    /// Another process held the database's write lock past the busy
+    /// timeout (it is paused, stopped in a debugger, or its VM froze).
+    /// Nothing was written; trying again later is safe.
+    Busy { location: String, message: String },
     /// The file, or one record in it (`job_id`), failed its integrity
     /// check; nothing from it was returned or overwritten.
     Corrupt {
@@ -83,7 +87,9 @@ impl fmt::Display for StoreError {
                 f,
                 "{location} is not a Holdfast store ({message}); point the store at a new file, or move this one away"
             ),
-            StoreError::Io { location, message } => write!(f, "{location}: {message}"),
+            StoreError::Io { location, message } | StoreError::Busy { location, message } => {
+                write!(f, "{location}: {message}")
+            }
             StoreError::Corrupt {
                 location,
                 job_id: Some(job_id),

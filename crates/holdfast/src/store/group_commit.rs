@@ -106,7 +106,7 @@ impl Shared {
                 })
                 .collect()
         };
-        match self.backend.write(&writes) {
+        match self.retry_busy(|| self.backend.write(&writes)) {
             Ok(outcomes) => {
                 let mut pending = self.pending.lock();
                 for (ticket, outcome) in batch.iter().zip(&outcomes) {

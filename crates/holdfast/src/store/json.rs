@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::Record;
+use super::{Listed, Record, StoreError};
 
 pub fn record_json(record: &Record) -> Value {
     let current = record.progress.current.as_ref().map(|current| {
@@ -31,11 +31,35 @@ pub fn record_json(record: &Record) -> Value {
             "owner": lease.owner,
             "expires_at": lease.expires_at,
         })),
+        "recoveries": record.recoveries,
+        "quarantine": record.quarantine.as_ref().map(|q| json!({
+            "at": q.at,
+            "reason": q.reason,
+        })),
     })
 }
 
-pub fn records_json(records: &[Record]) -> Value {
-    Value::Array(records.iter().map(record_json).collect())
+/// A listing: each record, or for a damaged one `{"job_id", "damaged"}`
+/// (what is wrong with it).
+pub fn records_json(records: &[Listed]) -> Value {
+    Value::Array(
+        records
+            .iter()
+            .map(|listed| match listed {
+                Ok(record) => record_json(record),
+                Err(error) => damaged_json(error),
+            })
+            .collect(),
+    )
+}
+
+/// A record that could not be read, as a listing shows it.
+pub fn damaged_json(error: &StoreError) -> Value {
+    let job_id = match error {
+        StoreError::Corrupt { job_id, .. } => job_id.clone(),
+        _ => None,
+    };
+    json!({ "job_id": job_id, "damaged": error.to_string() })
 }
 
 fn base64(bytes: &[u8]) -> String {

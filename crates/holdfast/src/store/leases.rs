@@ -9,7 +9,9 @@ use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{now_ms, Claimed, Execution, Lease, Shared, Store, StoreError, Sweep};
+use super::{
+    now_ms, Claimed, Execution, LeaseGrant, Quarantine, Shared, Store, StoreError, Sweep, Swept,
+};
 
 /// This process as a lease owner: `host:pid:id`, where `id` is random per
 /// process start, so a pid the kernel reuses is a different owner.
@@ -50,11 +52,12 @@ fn random_id() -> String {
 }
 
 impl Shared {
-    /// This process's lease, from `now`.
-    pub(super) fn lease_from(&self, now: i64) -> Lease {
-        Lease {
+    /// A lease held by this process for `length`, from now on the store's
+    /// clock.
+    pub(super) fn grant(&self, length: Duration) -> LeaseGrant {
+        LeaseGrant {
             owner: process_owner(),
-            expires_at: now.saturating_add(self.options.lease.as_millis() as i64),
+            for_ms: length.as_millis() as i64,
         }
     }
 }
@@ -92,7 +95,9 @@ fn beat(shared: &Shared) {
         };
         // A failed renewal (the database is away) is retried next beat;
         // the lease lasts three beats.
-        let _ = shared.backend.renew(&running, &shared.lease_from(now_ms()));
+        let _ = shared
+            .backend
+            .renew(&running, &shared.grant(shared.options.lease));
     }
 }
 
@@ -125,24 +130,63 @@ impl Store {
     }
 
     /// Claims up to `limit` orphans: in-flight records whose lease ran out
-    /// and that kept a payload. Each gets a new token (the dead execution is
-    /// fenced off even if it comes back) and a lease held by this process
-    /// for one lease period: if the caller dies before re-enqueuing, the
-    /// orphan comes up again. Two callers, in any processes, never claim
-    /// the same orphan.
-    pub fn claim_orphans(&self, limit: usize) -> Result<Vec<Claimed>, StoreError> {
+    /// (on the store's clock) and that kept a payload. Each gets a new token
+    /// (the dead execution is fenced off even if it comes back) and a claim
+    /// held by this process until the copy it re-enqueues begins, or for the
+    /// store's recovery timeout if it never does. An orphan found where its
+    /// last `max_recoveries` recoveries found it is quarantined instead (in
+    /// `quarantined`); damaged records are reported in `damaged` and
+    /// skipped. Two callers, in any processes, never claim the same orphan.
+    /// A write lock held by a paused process is [`StoreError::Busy`]: skip
+    /// this round.
+    pub fn claim_orphans(&self, limit: usize) -> Result<Swept, StoreError> {
         self.shared.check_open()?;
-        let now = now_ms();
-        let claimed = self.shared.backend.claim_orphans(&Sweep {
-            now,
+        let swept = self.shared.backend.claim_orphans(&Sweep {
             limit,
-            lease: self.shared.lease_from(now),
+            lease: self.shared.grant(self.shared.options.recovery_timeout),
+            max_recoveries: self.shared.options.max_recoveries,
+            at: now_ms(),
         })?;
         let mut pending = self.shared.pending.lock();
-        for orphan in &claimed {
+        for orphan in &swept.claimed {
             pending.newest.insert(orphan.job_id.clone(), orphan.token);
         }
+        Ok(swept)
+    }
+
+    /// An operator's `recover JOB_ID --force`: claims this record whatever
+    /// its lease or quarantine (lifting it, the recovery count reset).
+    /// `None` when there is no such in-flight record with a payload.
+    pub fn claim_one(&self, job_id: &str) -> Result<Option<Claimed>, StoreError> {
+        self.shared.check_open()?;
+        self.shared.options.limits.check_job_id(job_id)?;
+        let claimed = self.shared.backend.claim_one(
+            job_id,
+            &self.shared.grant(self.shared.options.recovery_timeout),
+        )?;
+        if let Some(orphan) = &claimed {
+            self.shared
+                .pending
+                .lock()
+                .newest
+                .insert(orphan.job_id.clone(), orphan.token);
+        }
         Ok(claimed)
+    }
+
+    /// Quarantines a claimed orphan that cannot be re-enqueued (its job
+    /// class does not load): recovery stops taking it every lease period.
+    /// Whether the record (still at `token`) was quarantined.
+    pub fn quarantine(&self, job_id: &str, token: u64, reason: &str) -> Result<bool, StoreError> {
+        self.shared.check_open()?;
+        self.shared.backend.quarantine(
+            job_id,
+            token,
+            &Quarantine {
+                at: now_ms(),
+                reason: reason.to_owned(),
+            },
+        )
     }
 
     /// Gives claims back: their leases (held by this process) end now, so
@@ -155,16 +199,16 @@ impl Store {
             .iter()
             .map(|orphan| (orphan.job_id.clone(), orphan.token))
             .collect();
-        let ended = Lease {
-            owner: process_owner(),
-            expires_at: now_ms(),
-        };
-        self.shared.backend.renew(&executions, &ended)
+        self.shared
+            .backend
+            .renew(&executions, &self.shared.grant(Duration::ZERO))
     }
 
     /// Deletes the job's record on purpose, in flight or not (a job that
     /// will never run again). Returns whether there was one. An execution
-    /// still running gets `NotFound` at its next write.
+    /// still running gets `NotFound` at its next write, and stops; its
+    /// token stays the store's floor, so a new execution of the same job id
+    /// gets a newer one and the old can never write over it.
     pub fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
         self.shared.check_open()?;
         {

@@ -1,16 +1,31 @@
 //! The in-memory backend: for tests and for embedding where progress need
-//! not outlive the process.
+//! not outlive the process. Leases are kept on the host's boot clock, like
+//! SQLite's, and shown on the wall clock.
 
 use std::collections::HashMap;
 
 use parking_lot::Mutex;
 
-use super::backend::{begin_existing, fresh_record, rejected, Backend, Begun, Write};
-use super::{Claimed, Lease, ListQuery, Record, Start, State, StoreError, Sweep};
+use super::backend::{
+    begin_existing, fresh_record, judge_orphan, rejected, Backend, Begun, Judged, Write,
+};
+use super::clock::boot_ms;
+use super::{
+    Claimed, Lease, LeaseGrant, ListQuery, Listed, Quarantine, Quarantined, Record, Start, State,
+    StoreError, Sweep, Swept,
+};
 
 #[derive(Default)]
 pub struct MemoryBackend {
-    records: Mutex<HashMap<String, Record>>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Records with lease expiries on the boot clock.
+    records: HashMap<String, Record>,
+    /// The highest token of any deleted record.
+    floor: u64,
 }
 
 impl MemoryBackend {
@@ -19,42 +34,82 @@ impl MemoryBackend {
     }
 }
 
+/// A record as callers see it: its lease expiry on the wall clock.
+fn shown(record: &Record) -> Record {
+    let mut record = record.clone();
+    if let Some(lease) = &mut record.lease {
+        lease.expires_at = super::clock::boot_to_wall(lease.expires_at);
+    }
+    record
+}
+
+fn lease(grant: &LeaseGrant) -> Lease {
+    Lease {
+        owner: grant.owner.clone(),
+        expires_at: boot_ms().saturating_add(grant.for_ms),
+    }
+}
+
+fn claim(
+    record: &mut Record,
+    grant: &LeaseGrant,
+    recoveries: u64,
+    mark: Option<i64>,
+) -> Option<Claimed> {
+    let orphan = shown(record);
+    record.lease = Some(lease(grant));
+    record.token += 1;
+    record.recoveries = recoveries;
+    record.recovery_mark = mark;
+    record.quarantine = None;
+    Claimed::from_orphan(orphan, record.token, recoveries)
+}
+
 impl Backend for MemoryBackend {
     fn begin(&self, start: &Start) -> Result<Begun, StoreError> {
         let job_id = start.job_id.as_str();
-        let mut records = self.records.lock();
-        if let Some(record) = records.get_mut(job_id) {
-            let was_completed = begin_existing(record, start);
+        let mut inner = self.inner.lock();
+        let floor = inner.floor;
+        if let Some(record) = inner.records.get_mut(job_id) {
+            let Some(was_completed) = begin_existing(record, start, lease(&start.lease)) else {
+                return Ok(Begun {
+                    existed: true,
+                    was_completed: true,
+                    began: false,
+                    record: shown(record),
+                });
+            };
             return Ok(Begun {
                 existed: true,
                 was_completed,
-                record: record.clone(),
+                began: true,
+                record: shown(record),
             });
         }
-        let record = fresh_record(start);
-        records.insert(job_id.to_owned(), record.clone());
+        let record = fresh_record(start, floor, lease(&start.lease));
+        inner.records.insert(job_id.to_owned(), record.clone());
         Ok(Begun {
             existed: false,
             was_completed: false,
-            record,
+            began: true,
+            record: shown(&record),
         })
     }
 
     fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut records = self.records.lock();
+        let mut inner = self.inner.lock();
         Ok(writes
             .iter()
-            .map(|write| match records.get_mut(&write.job_id) {
+            .map(|write| match inner.records.get_mut(&write.job_id) {
                 Some(record) if record.token == write.token => {
                     record.progress = write.progress.clone();
                     record.updated_at = write.at;
                     if write.complete {
                         record.completed_at = Some(write.at);
                         record.lease = None;
-                    } else if let (Some(lease), Some(until)) =
-                        (&mut record.lease, write.lease_until)
+                    } else if let (Some(lease), Some(for_ms)) = (&mut record.lease, write.renew_for)
                     {
-                        lease.expires_at = until;
+                        lease.expires_at = boot_ms().saturating_add(for_ms);
                     }
                     Ok(())
                 }
@@ -64,20 +119,22 @@ impl Backend for MemoryBackend {
     }
 
     fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
-        Ok(self.records.lock().get(job_id).cloned())
+        Ok(self.inner.lock().records.get(job_id).map(shown))
     }
 
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
-        let records = self.records.lock();
-        let mut found: Vec<Record> = records
+    fn list(&self, query: &ListQuery) -> Result<Vec<Listed>, StoreError> {
+        let inner = self.inner.lock();
+        let mut found: Vec<Record> = inner
+            .records
             .values()
             .filter(|r| match query.state {
                 State::Any => true,
                 State::InFlight => !r.is_completed(),
                 State::Completed => r.is_completed(),
+                State::Quarantined => !r.is_completed() && r.quarantine.is_some(),
             })
             .filter(|r| query.job_class.as_ref().is_none_or(|c| &r.job_class == c))
-            .cloned()
+            .map(shown)
             .collect();
         found.sort_by(|a, b| {
             let order = (a.updated_at, &a.job_id).cmp(&(b.updated_at, &b.job_id));
@@ -88,31 +145,43 @@ impl Backend for MemoryBackend {
             }
         });
         found.truncate(query.limit);
-        Ok(found)
+        Ok(found.into_iter().map(Ok).collect())
     }
 
     fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
-        let mut records = self.records.lock();
-        let before = records.len();
-        records.retain(|_, r| match (r.completed_at, completed_before) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(at), Some(limit)) => at >= limit,
+        let mut inner = self.inner.lock();
+        let before = inner.records.len();
+        let mut floor = inner.floor;
+        inner.records.retain(|_, r| {
+            let keep = match (r.completed_at, completed_before) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(at), Some(limit)) => at >= limit,
+            };
+            if !keep {
+                floor = floor.max(r.token);
+            }
+            keep
         });
-        Ok((before - records.len()) as u64)
+        inner.floor = floor;
+        Ok((before - inner.records.len()) as u64)
     }
 
     fn location(&self) -> &str {
         "memory store"
     }
 
-    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
-        let mut records = self.records.lock();
+    fn renew(&self, executions: &[(String, u64)], grant: &LeaseGrant) -> Result<(), StoreError> {
+        let mut inner = self.inner.lock();
         for (job_id, token) in executions {
-            if let Some(record) = records.get_mut(job_id) {
+            if let Some(record) = inner.records.get_mut(job_id) {
                 match &mut record.lease {
-                    Some(held) if record.token == *token && held.owner == lease.owner => {
-                        held.expires_at = lease.expires_at;
+                    Some(held)
+                        if record.token == *token
+                            && held.owner == grant.owner
+                            && record.completed_at.is_none() =>
+                    {
+                        held.expires_at = boot_ms().saturating_add(grant.for_ms);
                     }
                     _ => {}
                 }
@@ -122,7 +191,7 @@ impl Backend for MemoryBackend {
     }
 
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
-        if let Some(record) = self.records.lock().get_mut(job_id) {
+        if let Some(record) = self.inner.lock().records.get_mut(job_id) {
             if record.token == token {
                 record.lease = None;
             }
@@ -130,26 +199,78 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
-        let (now, limit, lease) = (sweep.now, sweep.limit, &sweep.lease);
-        let mut records = self.records.lock();
-        let mut claimed = Vec::new();
-        for record in records.values_mut() {
-            if claimed.len() >= limit {
-                break;
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Swept, StoreError> {
+        let now = boot_ms();
+        let mut inner = self.inner.lock();
+        let mut swept = Swept::default();
+        let mut orphans: Vec<&mut Record> = inner
+            .records
+            .values_mut()
+            .filter(|r| r.payload.is_some() && r.is_orphaned(now))
+            .collect();
+        orphans.sort_by_key(|r| r.lease.as_ref().map_or(0, |l| l.expires_at));
+        for record in orphans.into_iter().take(sweep.limit) {
+            match judge_orphan(record, sweep) {
+                Judged::Claim { recoveries, mark } => {
+                    swept
+                        .claimed
+                        .extend(claim(record, &sweep.lease, recoveries, Some(mark)));
+                }
+                Judged::Quarantine(quarantine) => {
+                    record.lease = None;
+                    record.quarantine = Some(quarantine);
+                    swept.quarantined.push(Quarantined {
+                        record: shown(record),
+                    });
+                }
             }
-            if record.payload.is_none() || !record.is_orphaned(now) {
-                continue;
-            }
-            let orphan = record.clone();
-            record.lease = Some(lease.clone());
-            record.token += 1;
-            claimed.extend(Claimed::from_orphan(orphan, record.token));
         }
-        Ok(claimed)
+        Ok(swept)
+    }
+
+    fn claim_one(&self, job_id: &str, grant: &LeaseGrant) -> Result<Option<Claimed>, StoreError> {
+        let mut inner = self.inner.lock();
+        let Some(record) = inner.records.get_mut(job_id) else {
+            return Ok(None);
+        };
+        if record.is_completed() || record.payload.is_none() {
+            return Ok(None);
+        }
+        if record.lease.is_none() {
+            // Nothing ran out: the claim reports the lease as ending now.
+            record.lease = Some(lease(&LeaseGrant {
+                owner: grant.owner.clone(),
+                for_ms: 0,
+            }));
+        }
+        Ok(claim(record, grant, 0, None))
+    }
+
+    fn quarantine(
+        &self,
+        job_id: &str,
+        token: u64,
+        quarantine: &Quarantine,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.inner.lock();
+        match inner.records.get_mut(job_id) {
+            Some(record) if record.token == token && !record.is_completed() => {
+                record.lease = None;
+                record.quarantine = Some(quarantine.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
-        Ok(self.records.lock().remove(job_id).is_some())
+        let mut inner = self.inner.lock();
+        match inner.records.remove(job_id) {
+            Some(record) => {
+                inner.floor = inner.floor.max(record.token);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
     }
 }

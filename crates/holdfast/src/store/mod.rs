@@ -9,6 +9,7 @@
 
 mod backend;
 mod checksum;
+mod clock;
 mod durability;
 mod error;
 mod group_commit;
@@ -19,9 +20,11 @@ mod model;
 mod postgres;
 mod postgres_conninfo;
 mod postgres_leases;
+mod postgres_schema;
 mod postgres_tls;
 mod run;
 mod sqlite;
+mod sqlite_recovery;
 mod sqlite_schema;
 mod writer;
 
@@ -36,12 +39,13 @@ use parking_lot::{Condvar, Mutex};
 pub use backend::{Backend, Begun, Write};
 pub use durability::{Checkpoint, Durability};
 pub use error::StoreError;
-pub use json::{record_json, records_json};
+pub use json::{damaged_json, record_json, records_json};
 pub use leases::process_owner;
 pub use memory::MemoryBackend;
 pub use model::{
-    now_ms, Claimed, Current, Lease, Limits, ListQuery, Progress, Record, Start, State, Sweep,
-    DEFAULT_MAX_CURSOR_BYTES, MAX_ID_BYTES, MAX_PAYLOAD_BYTES, MAX_STEP_BYTES,
+    now_ms, Claimed, Current, Lease, LeaseGrant, Limits, ListQuery, Listed, Progress, Quarantine,
+    Quarantined, Record, Start, State, Sweep, Swept, DEFAULT_MAX_CURSOR_BYTES, MAX_ID_BYTES,
+    MAX_PAYLOAD_BYTES, MAX_STEP_BYTES,
 };
 pub use postgres::{redact as redact_url, PostgresBackend, PostgresOptions};
 pub use run::Run;
@@ -60,11 +64,27 @@ pub struct StoreOptions {
     /// third of it). An execution whose lease ran out is an orphan that
     /// recovery may re-enqueue.
     pub lease: Duration,
+    /// How long a recovery claim holds a job for the copy it re-enqueued:
+    /// until that copy begins, or this long if it never does (a backlog
+    /// longer than this, a copy the queue lost). Then the job may be
+    /// claimed again (counted; a stale copy that runs after the job
+    /// completed does nothing).
+    pub recovery_timeout: Duration,
+    /// Recoveries in a row that find a job where the previous one did
+    /// before it is quarantined instead of re-enqueued (a crash loop).
+    pub max_recoveries: u64,
 }
 
 /// The default lease: long enough for a stalled disk or a GC pause, short
 /// enough that a killed job is back within half a minute.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+
+/// The default recovery timeout: a re-enqueued orphan may wait an hour in a
+/// busy queue before recovery takes it again.
+pub const DEFAULT_RECOVERY_TIMEOUT: Duration = Duration::from_secs(60 * 60);
+
+/// The default crash-loop bound.
+pub const DEFAULT_MAX_RECOVERIES: u64 = 3;
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -73,6 +93,8 @@ impl Default for StoreOptions {
             limits: Limits::default(),
             retention: None,
             lease: DEFAULT_LEASE,
+            recovery_timeout: DEFAULT_RECOVERY_TIMEOUT,
+            max_recoveries: DEFAULT_MAX_RECOVERIES,
         }
     }
 }
@@ -93,6 +115,20 @@ impl StoreOptions {
             return Err(StoreError::invalid(format!(
                 "lease must be from 1 s to 1 day, got {} ms",
                 self.lease.as_millis()
+            )));
+        }
+        if self.recovery_timeout < Duration::from_secs(1)
+            || self.recovery_timeout > Duration::from_secs(7 * 24 * 60 * 60)
+        {
+            return Err(StoreError::invalid(format!(
+                "recovery_timeout must be from 1 s to 7 days, got {} ms",
+                self.recovery_timeout.as_millis()
+            )));
+        }
+        if self.max_recoveries == 0 || self.max_recoveries > 1000 {
+            return Err(StoreError::invalid(format!(
+                "max_recoveries must be from 1 to 1000, got {}",
+                self.max_recoveries
             )));
         }
         if self.limits.max_cursor_bytes == 0 || self.limits.max_cursor_bytes > MAX_CURSOR_LIMIT {
@@ -121,9 +157,28 @@ pub struct Execution {
     pub record: Record,
     /// Whether a record existed before (false for a fresh job).
     pub existed: bool,
-    /// Whether that record was completed: this execution starts the job
-    /// over (its record now shows no progress).
+    /// Whether that record was completed: with `restart` this execution
+    /// starts the job over (its record now shows no progress); without,
+    /// nothing began (`began` is false).
     pub was_completed: bool,
+    /// Whether an execution began. False when the job's record is
+    /// completed and no restart was asked: a stale copy of a finished job
+    /// (recovered twice, redelivered, an old retry) must do nothing; the
+    /// record is as it was and every write through this execution is
+    /// refused.
+    pub began: bool,
+}
+
+/// How [`Store::begin`] starts an execution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Begin<'a> {
+    /// What recovery re-enqueues should this process die mid-run (for
+    /// Active Job, the serialized job); without one the record is never
+    /// claimed.
+    pub payload: Option<&'a str>,
+    /// Start a completed record over (an explicit rerun); otherwise a
+    /// completed record is left as it is.
+    pub restart: bool,
 }
 
 pub struct Store {
@@ -207,6 +262,20 @@ impl Store {
         ))
     }
 
+    /// Opens a SQLite store to read it only (list, show, a dry run):
+    /// nothing in the file is created, migrated or switched, and every write
+    /// is refused.
+    pub fn sqlite_read_only(
+        path: impl AsRef<Path>,
+        sqlite: &SqliteOptions,
+        options: StoreOptions,
+    ) -> Result<Store, StoreError> {
+        Ok(Store::open(
+            Box::new(SqliteBackend::open_read_only(path, sqlite)?),
+            options,
+        ))
+    }
+
     pub fn postgres(
         url: &str,
         postgres: &PostgresOptions,
@@ -232,42 +301,61 @@ impl Store {
     }
 
     /// Starts an execution without a payload to recover it from (see
-    /// [`Store::begin_execution_with`]).
+    /// [`Store::begin`]).
     pub fn begin_execution(&self, job_id: &str, job_class: &str) -> Result<Execution, StoreError> {
-        self.begin_execution_with(job_id, job_class, None)
+        self.begin(job_id, job_class, Begin::default())
     }
 
-    /// Starts an execution: writes out any progress this process still
-    /// holds for the job, then takes a new fencing token and a lease. The
-    /// returned record's progress is where the job resumes. `payload` (for
-    /// Active Job, the serialized job) is what recovery re-enqueues should
-    /// this process die mid-run; without one the record is never claimed.
+    /// Starts an execution with a payload (see [`Store::begin`]).
     pub fn begin_execution_with(
         &self,
         job_id: &str,
         job_class: &str,
         payload: Option<&str>,
     ) -> Result<Execution, StoreError> {
+        self.begin(
+            job_id,
+            job_class,
+            Begin {
+                payload,
+                restart: false,
+            },
+        )
+    }
+
+    /// Starts an execution: writes out any progress this process still
+    /// holds for the job, then, in one store operation, takes a new fencing
+    /// token and a lease — unless the record is completed and `restart` was
+    /// not asked, when nothing begins (see [`Execution::began`]). The
+    /// returned record's progress is where the job resumes.
+    pub fn begin(
+        &self,
+        job_id: &str,
+        job_class: &str,
+        begin: Begin<'_>,
+    ) -> Result<Execution, StoreError> {
         let limits = self.shared.options.limits;
         limits.check_job_id(job_id)?;
         limits.check_job_class(job_class)?;
-        limits.check_payload(payload)?;
+        limits.check_payload(begin.payload)?;
         self.shared.check_open()?;
         match self.shared.flush(Some(job_id)) {
             Ok(()) | Err(StoreError::Stale { .. } | StoreError::NotFound { .. }) => {}
             Err(error) => return Err(error),
         }
-        let now = now_ms();
         let start = Start {
             job_id: job_id.to_owned(),
             job_class: job_class.to_owned(),
-            at: now,
-            payload: payload.map(str::to_owned),
-            lease: self.shared.lease_from(now),
+            at: now_ms(),
+            payload: begin.payload.map(str::to_owned),
+            lease: self.shared.grant(self.shared.options.lease),
+            restart: begin.restart,
         };
-        let begun = self.shared.backend.begin(&start)?;
+        let begun = self
+            .shared
+            .retry_busy(|| self.shared.backend.begin(&start))?;
         let token = begun.record.token;
-        {
+        if begun.began {
             let mut pending = self.shared.pending.lock();
             pending.failed.remove(job_id);
             pending.newest.insert(job_id.to_owned(), token);
@@ -280,6 +368,7 @@ impl Store {
             record: begun.record,
             existed: begun.existed,
             was_completed: begun.was_completed,
+            began: begun.began,
         })
     }
 
@@ -294,14 +383,14 @@ impl Store {
         kind: Checkpoint,
     ) -> Result<(), StoreError> {
         self.shared.options.limits.check_progress(&progress)?;
-        let at = now_ms();
+        execution.check_began()?;
         let write = Write {
             job_id: execution.job_id.clone(),
             token: execution.token,
             progress,
             complete: false,
-            at,
-            lease_until: Some(self.shared.lease_from(at).expires_at),
+            at: now_ms(),
+            renew_for: Some(self.shared.options.lease.as_millis() as i64),
         };
         let at_once = self.shared.options.durability.writes_at_once(kind);
         {
@@ -314,7 +403,7 @@ impl Store {
             // so its answer is the truth about the newest progress rather
             // than an old error for progress a retry may since have written.
             let retry = match pending.failed.remove(&execution.job_id) {
-                Some(StoreError::Io { .. }) => true,
+                Some(StoreError::Io { .. } | StoreError::Busy { .. }) => true,
                 Some(error) => return Err(error),
                 None => false,
             };
@@ -335,6 +424,7 @@ impl Store {
     /// once, under every policy).
     pub fn complete(&self, execution: &Execution, progress: Progress) -> Result<(), StoreError> {
         self.shared.options.limits.check_progress(&progress)?;
+        execution.check_began()?;
         {
             let mut pending = self.shared.pending.lock();
             if pending.closed {
@@ -350,7 +440,7 @@ impl Store {
             progress,
             complete: true,
             at: now,
-            lease_until: None,
+            renew_for: None,
         })?;
         {
             let mut pending = self.shared.pending.lock();
@@ -369,17 +459,22 @@ impl Store {
         Ok(record.map(|r| self.shared.with_pending(r)))
     }
 
-    pub fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+    /// Records by `query`. A damaged record is an `Err` entry of its own
+    /// ([`StoreError::Corrupt`] naming the job), so one bad record never
+    /// hides the rest.
+    pub fn list(&self, query: &ListQuery) -> Result<Vec<Listed>, StoreError> {
         self.shared.check_open()?;
         let records = self.shared.backend.list(query)?;
         Ok(records
             .into_iter()
-            .map(|r| self.shared.with_pending(r))
+            .map(|r| r.map(|r| self.shared.with_pending(r)))
             .collect())
     }
 
     /// Deletes completed records: those completed before `completed_before`
     /// (ms since the epoch), or all. In-flight records are never pruned.
+    /// Their tokens are kept as the store's floor: a job id used again
+    /// later starts above them.
     pub fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
         self.shared.check_open()?;
         self.shared.backend.prune(completed_before)
@@ -423,6 +518,21 @@ impl Drop for Store {
             // Drop cannot return it; a lost write must not pass in silence.
             eprintln!("holdfast: closing {}: {error}", self.location());
         }
+    }
+}
+
+impl Execution {
+    /// Writes through an execution that never began (its job had
+    /// completed) are refused: the finished record stays as it is.
+    fn check_began(&self) -> Result<(), StoreError> {
+        if self.began {
+            return Ok(());
+        }
+        Err(StoreError::invalid(format!(
+            "job {:?} already completed, so this execution did not begin and may not write; \
+             begin it with restart to run the job again",
+            self.job_id
+        )))
     }
 }
 
@@ -477,7 +587,7 @@ impl Shared {
             pending.writing = Some(Arc::clone(&batch));
             batch
         };
-        let written = self.backend.write(&batch);
+        let written = self.retry_busy(|| self.backend.write(&batch));
         // Written or not, the batch is no longer in flight: reads see the
         // store, and a failed batch goes back to `dirty` below.
         self.pending.lock().writing = None;
@@ -545,5 +655,25 @@ impl Shared {
         // Zero retention deletes the record just completed too.
         let cutoff = if retention.is_zero() { now + 1 } else { cutoff };
         self.backend.prune(Some(cutoff)).map(|_| ())
+    }
+
+    /// Runs a write that another process's write lock may hold up (SQLite:
+    /// a writer paused inside its commit), trying again for up to one lease:
+    /// a pause shorter than that costs the job a wait, never an error. After
+    /// a lease the error stands (by then this execution's own lease may be
+    /// gone too).
+    fn retry_busy<T>(
+        &self,
+        mut op: impl FnMut() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let give_up = std::time::Instant::now() + self.options.lease;
+        loop {
+            match op() {
+                Err(StoreError::Busy { .. }) if std::time::Instant::now() < give_up => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                other => return other,
+            }
+        }
     }
 }

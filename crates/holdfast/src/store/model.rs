@@ -62,6 +62,22 @@ pub struct Record {
     /// Held while an execution runs; `None` once it completed, stopped or
     /// released it (or for records from before leases).
     pub lease: Option<Lease>,
+    /// Recoveries in a row that found the job where the previous one did
+    /// (no step completed, no cursor moved in between): a crash loop when
+    /// it passes the store's `max_recoveries`.
+    pub recoveries: u64,
+    /// The progress the last recovery found, as [`Progress::mark`].
+    pub recovery_mark: Option<i64>,
+    /// Set when recovery stopped re-enqueuing the job (a crash loop, a
+    /// job class that no longer loads): it waits for an operator.
+    pub quarantine: Option<Quarantine>,
+}
+
+/// Why and when recovery gave up on a job.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantine {
+    pub at: i64,
+    pub reason: String,
 }
 
 impl Record {
@@ -69,15 +85,34 @@ impl Record {
         self.completed_at.is_some()
     }
 
-    /// In flight, leased, and the lease ran out by `now`: its execution is
-    /// gone (killed, or its host is), and nothing will bring it back but
+    /// In flight, leased, and the lease ran out by `now` (the reader's
+    /// clock: records carry lease expiries converted to it): its execution
+    /// is gone (killed, or its host is), and nothing will bring it back but
     /// recovery.
     pub fn is_orphaned(&self, now: i64) -> bool {
         !self.is_completed()
+            && self.quarantine.is_none()
             && self
                 .lease
                 .as_ref()
                 .is_some_and(|lease| lease.expires_at <= now)
+    }
+}
+
+impl Progress {
+    /// A fingerprint of this progress: two recoveries that find the same
+    /// mark found the job where it was (it made no progress in between).
+    pub fn mark(&self) -> i64 {
+        let mut text = encode_steps(&self.completed);
+        if let Some(current) = &self.current {
+            text.push('\u{1}');
+            text.push_str(&current.step);
+            text.push('\u{1}');
+            if let Some(cursor) = &current.cursor {
+                text.push_str(&String::from_utf8_lossy(cursor));
+            }
+        }
+        super::checksum::of_bytes(text.as_bytes())
     }
 }
 
@@ -87,19 +122,32 @@ impl Record {
 pub struct Lease {
     /// `host:pid:process-id` of the process running the execution.
     pub owner: String,
-    /// Milliseconds since the Unix epoch.
+    /// Milliseconds since the Unix epoch, on the clock of the process that
+    /// read the record. The store keeps leases on its own clock (the
+    /// database server's, or the host's boot clock for SQLite) and judges
+    /// expiry there; this is that expiry as seen from here, for showing.
     pub expires_at: i64,
 }
 
+/// A lease to take or renew: its owner and how long it lasts from now, on
+/// the store's own clock (no caller's wall clock decides when it ends).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseGrant {
+    pub owner: String,
+    pub for_ms: i64,
+}
+
 /// How an execution starts: which job, when (milliseconds since the Unix
-/// epoch), what recovery would re-enqueue, and the lease.
+/// epoch), what recovery would re-enqueue, the lease, and whether a
+/// completed record is started over (`restart`) or left alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Start {
     pub job_id: String,
     pub job_class: String,
     pub at: i64,
     pub payload: Option<String>,
-    pub lease: Lease,
+    pub lease: LeaseGrant,
+    pub restart: bool,
 }
 
 /// An orphan that recovery claimed: its record now carries a new token (so
@@ -113,30 +161,55 @@ pub struct Claimed {
     pub token: u64,
     /// The lease that ran out.
     pub expired: Lease,
+    /// Recoveries in a row at this same progress, this one included.
+    pub recoveries: u64,
 }
 
 impl Claimed {
     /// The claim of `orphan` (the record as it was before the claim) under
     /// its new `token`; `None` for a record recovery cannot re-enqueue (no
     /// payload, or no lease that ran out).
-    pub(crate) fn from_orphan(orphan: Record, token: u64) -> Option<Self> {
+    pub(crate) fn from_orphan(orphan: Record, token: u64, recoveries: u64) -> Option<Self> {
         Some(Self {
             job_id: orphan.job_id,
             job_class: orphan.job_class,
             payload: orphan.payload?,
             token,
             expired: orphan.lease?,
+            recoveries,
         })
     }
 }
 
-/// One pass of orphan recovery: orphans are records whose lease expired by
-/// `now`; up to `limit` of them are claimed under the recoverer's `lease`.
+/// A job recovery stopped re-enqueuing: the record as it is now (its
+/// `quarantine` says why).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    pub record: Record,
+}
+
+/// What one pass of recovery did: the orphans it claimed (to re-enqueue),
+/// the ones it quarantined, and the records it could not read (damaged:
+/// reported and skipped, never the reason the others wait).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub claimed: Vec<Claimed>,
+    pub quarantined: Vec<Quarantined>,
+    pub damaged: Vec<StoreError>,
+}
+
+/// One pass of orphan recovery: orphans are records whose lease ran out on
+/// the store's clock; up to `limit` of them are claimed under `lease` (the
+/// claim's hold: it lasts until the re-enqueued job begins, or for the
+/// store's recovery timeout if it never does). An orphan found where its
+/// last `max_recoveries` recoveries found it is quarantined instead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Sweep {
-    pub now: i64,
     pub limit: usize,
-    pub lease: Lease,
+    pub lease: LeaseGrant,
+    pub max_recoveries: u64,
+    /// Wall-clock time of the pass (for the quarantine's timestamp).
+    pub at: i64,
 }
 
 /// The largest payload a record keeps (Active Job payloads are usually a
@@ -148,9 +221,17 @@ pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 pub enum State {
     #[default]
     Any,
+    /// Not completed (quarantined ones included).
     InFlight,
     Completed,
+    /// Not completed, and recovery gave up on it.
+    Quarantined,
 }
+
+/// One entry of `list`: a record, or what is wrong with a damaged one
+/// ([`StoreError::Corrupt`] naming its job): one bad record never hides the
+/// others.
+pub type Listed = Result<Record, StoreError>;
 
 /// `list`'s query: a state, optionally one job class, newest or oldest
 /// update first, at most `limit` records.

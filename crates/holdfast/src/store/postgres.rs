@@ -11,17 +11,29 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::backend::{
     begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
-    COLUMNS,
+    COLUMNS, COLUMN_COUNT,
 };
 use super::model::encode_steps;
 use super::{postgres_conninfo, postgres_tls};
-use super::{Claimed, Lease, ListQuery, Record, Start, State, StoreError, Sweep};
+use super::{
+    Claimed, Lease, LeaseGrant, ListQuery, Listed, Quarantine, Record, Start, State, StoreError,
+    Sweep, Swept,
+};
+
+/// The server's clock in milliseconds since the epoch: the one clock every
+/// lease in a PostgreSQL store is judged on, whatever the clients' clocks
+/// say. `clock_timestamp()`, not `now()`: a long transaction must not see
+/// time stand still.
+pub(super) const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
 #[derive(Clone, Debug)]
 pub struct PostgresOptions {
     /// The table (created if absent); letters, digits and underscores.
     pub table: String,
     pub connect_timeout: Duration,
+    /// Only read: create and alter nothing (the table must exist), and
+    /// refuse every write.
+    pub read_only: bool,
 }
 
 impl Default for PostgresOptions {
@@ -29,6 +41,7 @@ impl Default for PostgresOptions {
         PostgresOptions {
             table: "holdfast_continuations".to_owned(),
             connect_timeout: Duration::from_secs(10),
+            read_only: false,
         }
     }
 }
@@ -38,6 +51,7 @@ pub struct PostgresBackend {
     config: Config,
     tls: MakeRustlsConnect,
     pub(super) table: String,
+    read_only: bool,
     connection: Mutex<Option<Connection>>,
 }
 
@@ -71,6 +85,7 @@ impl PostgresBackend {
             config,
             tls,
             table,
+            read_only: options.read_only,
             connection: Mutex::new(None),
         };
         // Connect now: a wrong URL or a server that is down is an error at
@@ -85,46 +100,31 @@ impl PostgresBackend {
             .connect(self.tls.clone())
             .map_err(|e| self.err(e))?;
         let table = &self.table;
-        let index = format!("{}_by_update", table.trim_matches('"'));
-        let lease_index = format!("{}_by_lease", table.trim_matches('"'));
-        // CREATE ... IF NOT EXISTS races with itself (two sessions can both
-        // decide to create and one fails on a catalog unique index): take a
-        // transaction-scoped advisory lock named after the table first.
-        // The lease columns are added only when missing: ALTER TABLE takes
-        // the table's strongest lock even when it changes nothing, which
-        // deadlocked with other sessions' writes.
-        client
-            .batch_execute(&format!(
-                "BEGIN;
-                 SELECT pg_advisory_xact_lock(hashtext('holdfast schema ' || '{table}'));
-                 CREATE TABLE IF NOT EXISTS {table} (
-                   job_id TEXT PRIMARY KEY,
-                   job_class TEXT NOT NULL,
-                   completed_steps TEXT NOT NULL,
-                   current_step TEXT,
-                   cursor BYTEA,
-                   resumptions BIGINT NOT NULL,
-                   token BIGINT NOT NULL,
-                   created_at BIGINT NOT NULL,
-                   updated_at BIGINT NOT NULL,
-                   completed_at BIGINT
-                 );
-                 CREATE INDEX IF NOT EXISTS \"{index}\" ON {table} (completed_at, updated_at);
-                 DO $holdfast$ BEGIN
-                   IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = '{table}'::regclass
-                                  AND attname = 'lease_expires_at' AND NOT attisdropped) THEN
-                     ALTER TABLE {table} ADD COLUMN IF NOT EXISTS payload TEXT;
-                     ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_owner TEXT;
-                     ALTER TABLE {table} ADD COLUMN IF NOT EXISTS lease_expires_at BIGINT;
-                     CREATE INDEX IF NOT EXISTS \"{lease_index}\" ON {table} (lease_expires_at)
-                       WHERE completed_at IS NULL;
-                   END IF;
-                 END $holdfast$;
-                 COMMIT;"
-            ))
-            .map_err(|e| self.err(e))?;
+        if self.read_only {
+            let exists: bool = client
+                .query_one(
+                    "SELECT to_regclass($1) IS NOT NULL AND EXISTS (SELECT 1 FROM pg_attribute \
+                     WHERE attrelid = to_regclass($1) AND attname = 'quarantined_at' AND NOT attisdropped)",
+                    &[&table.as_str()],
+                )
+                .and_then(|row| row.try_get(0))
+                .map_err(|e| self.err(e))?;
+            if !exists {
+                return Err(StoreError::NotADatabase {
+                    location: self.location.clone(),
+                    message: format!(
+                        "there is no table {table} at this Holdfast's schema; a read creates and alters nothing: \
+                         start the app (or run `holdfast recover`) once to create or upgrade it"
+                    ),
+                });
+            }
+        } else {
+            self.create_schema(&mut client)?;
+        }
         let select = client
-            .prepare(&format!("SELECT {COLUMNS} FROM {table} WHERE job_id = $1"))
+            .prepare(&format!(
+                "SELECT {COLUMNS}, {NOW_MS} FROM {table} WHERE job_id = $1"
+            ))
             .map_err(|e| self.err(e))?;
         let update = client
             .prepare(&format!(
@@ -132,7 +132,7 @@ impl PostgresBackend {
                  SET completed_steps = $3, current_step = $4, cursor = $5, updated_at = $6,
                      completed_at = CASE WHEN $7 THEN $6 ELSE completed_at END,
                      lease_expires_at = CASE WHEN $7 THEN NULL
-                       WHEN $8::BIGINT IS NOT NULL AND lease_owner IS NOT NULL THEN $8
+                       WHEN $8::BIGINT IS NOT NULL AND lease_owner IS NOT NULL THEN {NOW_MS} + $8
                        ELSE lease_expires_at END,
                      lease_owner = CASE WHEN $7 THEN NULL ELSE lease_owner END
                  WHERE job_id = $1 AND token = $2"
@@ -179,7 +179,7 @@ impl PostgresBackend {
         }
     }
 
-    fn err(&self, error: postgres::Error) -> StoreError {
+    pub(super) fn err(&self, error: postgres::Error) -> StoreError {
         let message = match error.as_db_error() {
             Some(db) => format!("{}: {}", db.severity(), db.message()),
             // "error connecting to server" alone says nothing: add the
@@ -189,6 +189,18 @@ impl PostgresBackend {
         StoreError::io(&self.location, message)
     }
 
+    /// Refuses a write on a store opened read-only.
+    pub(super) fn check_writable(&self) -> Result<(), StoreError> {
+        if self.read_only {
+            return Err(StoreError::invalid(format!(
+                "{} was opened read-only (for list, show or a dry run); open it without read_only to change it",
+                self.location
+            )));
+        }
+        Ok(())
+    }
+
+    /// A row of [`COLUMNS`] followed by the server clock's reading.
     pub(super) fn record(&self, row: &Row) -> Result<Record, DbError> {
         let columns = Columns {
             job_id: row.try_get(0)?,
@@ -204,8 +216,13 @@ impl PostgresBackend {
             payload: row.try_get(10)?,
             lease_owner: row.try_get(11)?,
             lease_expires_at: row.try_get(12)?,
+            recoveries: row.try_get(13)?,
+            recovery_mark: row.try_get(14)?,
+            quarantined_at: row.try_get(15)?,
+            quarantine_reason: row.try_get(16)?,
         };
-        Ok(columns.into_record(&self.location)?)
+        let store_now: i64 = row.try_get(COLUMN_COUNT)?;
+        Ok(columns.into_record(&self.location, &|at| super::clock::to_wall(at, store_now))?)
     }
 }
 
@@ -277,8 +294,14 @@ pub fn redact(url: &str) -> String {
 
 impl Backend for PostgresBackend {
     fn begin(&self, start: &Start) -> Result<Begun, StoreError> {
+        self.check_writable()?;
         let (job_id, job_class, now) = (start.job_id.as_str(), start.job_class.as_str(), start.at);
         let table = &self.table;
+        let for_ms = start.lease.for_ms;
+        let shown = Lease {
+            owner: start.lease.owner.clone(),
+            expires_at: super::now_ms().saturating_add(for_ms),
+        };
         self.with_connection(|connection| {
             let mut tx = connection.client.transaction()?;
             // Twice at most: when another process inserts the record between
@@ -286,19 +309,26 @@ impl Backend for PostgresBackend {
             // nothing, and the second SELECT finds the record.
             let begun = loop {
                 let existing = tx.query_opt(
-                    &format!("SELECT {COLUMNS} FROM {table} WHERE job_id = $1 FOR UPDATE"),
+                    &format!("SELECT {COLUMNS}, {NOW_MS} FROM {table} WHERE job_id = $1 FOR UPDATE"),
                     &[&job_id],
                 )?;
                 if let Some(row) = existing {
                     let mut record = self.record(&row)?;
-                    let was_completed = begin_existing(&mut record, start);
+                    let Some(was_completed) = begin_existing(&mut record, start, shown.clone()) else {
+                        break Begun {
+                            existed: true,
+                            was_completed: true,
+                            began: false,
+                            record,
+                        };
+                    };
                     let (step, cursor) = current_columns(&record.progress);
-                    let lease = record.lease.as_ref();
                     tx.execute(
                         &format!(
                             "UPDATE {table} SET token = $2, resumptions = $3, updated_at = $4,
                                completed_steps = $5, current_step = $6, cursor = $7, completed_at = NULL,
-                               payload = $8, lease_owner = $9, lease_expires_at = $10
+                               payload = $8, lease_owner = $9, lease_expires_at = {NOW_MS} + $10,
+                               quarantined_at = NULL, quarantine_reason = NULL
                              WHERE job_id = $1"
                         ),
                         &[
@@ -310,29 +340,40 @@ impl Backend for PostgresBackend {
                             &step,
                             &cursor,
                             &record.payload,
-                            &lease.map(|l| &l.owner),
-                            &lease.map(|l| l.expires_at),
+                            &start.lease.owner,
+                            &for_ms,
                         ],
                     )?;
                     break Begun {
                         existed: true,
                         was_completed,
+                        began: true,
                         record,
                     };
                 }
+                let floor: i64 = tx
+                    .query_opt(
+                        "SELECT value FROM holdfast_store_meta WHERE store_table = $1 AND key = 'token_floor'",
+                        &[&table.as_str()],
+                    )?
+                    .map(|row| row.try_get(0))
+                    .transpose()?
+                    .unwrap_or(0);
+                let record = fresh_record(start, floor.max(0) as u64, shown.clone());
                 let inserted = tx.execute(
                     &format!(
                         "INSERT INTO {table} ({COLUMNS})
-                         VALUES ($1, $2, '[]', NULL, NULL, 0, 1, $3, $3, NULL, $4, $5, $6)
+                         VALUES ($1, $2, '[]', NULL, NULL, 0, $7, $3, $3, NULL, $4, $5, {NOW_MS} + $6, 0, NULL, NULL, NULL)
                          ON CONFLICT (job_id) DO NOTHING"
                     ),
-                    &[&job_id, &job_class, &now, &start.payload, &start.lease.owner, &start.lease.expires_at],
+                    &[&job_id, &job_class, &now, &start.payload, &start.lease.owner, &for_ms, &(record.token as i64)],
                 )?;
                 if inserted == 1 {
                     break Begun {
                         existed: false,
                         was_completed: false,
-                        record: fresh_record(start),
+                        began: true,
+                        record,
                     };
                 }
             };
@@ -342,6 +383,7 @@ impl Backend for PostgresBackend {
     }
 
     fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+        self.check_writable()?;
         self.with_connection(|connection| {
             let Connection {
                 client,
@@ -367,7 +409,7 @@ impl Backend for PostgresBackend {
                         &cursor,
                         &write.at,
                         &write.complete,
-                        &write.lease_until,
+                        &write.renew_for,
                     ],
                 ) {
                     Ok(changed) => {
@@ -407,55 +449,79 @@ impl Backend for PostgresBackend {
         })
     }
 
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+    fn list(&self, query: &ListQuery) -> Result<Vec<Listed>, StoreError> {
         let table = &self.table;
         let state = match query.state {
             State::Any => "TRUE",
             State::InFlight => "completed_at IS NULL",
             State::Completed => "completed_at IS NOT NULL",
+            State::Quarantined => "completed_at IS NULL AND quarantined_at IS NOT NULL",
         };
         let order = if query.newest_first { "DESC" } else { "ASC" };
         let sql = format!(
-            "SELECT {COLUMNS} FROM {table}
+            "SELECT {COLUMNS}, {NOW_MS} FROM {table}
              WHERE {state} AND ($1::TEXT IS NULL OR job_class = $1)
              ORDER BY updated_at {order}, job_id {order} LIMIT $2"
         );
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
         self.with_connection(|connection| {
             let rows = connection.client.query(&sql, &[&query.job_class, &limit])?;
-            rows.iter().map(|row| self.record(row)).collect()
+            rows.iter()
+                .map(|row| match self.record(row) {
+                    Ok(record) => Ok(Ok(record)),
+                    // A damaged record is an entry of its own.
+                    Err(DbError::Store(error @ StoreError::Corrupt { .. })) => Ok(Err(error)),
+                    Err(error) => Err(error),
+                })
+                .collect()
         })
     }
 
     fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
-        let table = &self.table;
-        self.with_connection(|connection| {
-            Ok(connection.client.execute(
-                &format!(
-                    "DELETE FROM {table} WHERE completed_at IS NOT NULL AND ($1::BIGINT IS NULL OR completed_at < $1)"
-                ),
-                &[&completed_before],
-            )?)
-        })
+        self.check_writable()?;
+        self.delete_keeping_floor(
+            "completed_at IS NOT NULL AND ($1::BIGINT IS NULL OR completed_at < $1)",
+            &completed_before,
+        )
     }
 
     fn location(&self) -> &str {
         &self.location
     }
 
-    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
+    fn renew(&self, executions: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
+        self.check_writable()?;
         self.renew_leases(executions, lease)
     }
 
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
+        self.check_writable()?;
         self.release_lease(job_id, token)
     }
 
-    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Swept, StoreError> {
+        self.check_writable()?;
         self.claim(sweep)
     }
 
+    fn claim_one(&self, job_id: &str, lease: &LeaseGrant) -> Result<Option<Claimed>, StoreError> {
+        self.check_writable()?;
+        self.claim_by_id(job_id, lease)
+    }
+
+    fn quarantine(
+        &self,
+        job_id: &str,
+        token: u64,
+        quarantine: &Quarantine,
+    ) -> Result<bool, StoreError> {
+        self.check_writable()?;
+        self.quarantine_record(job_id, token, quarantine)
+    }
+
     fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
-        self.discard_record(job_id)
+        self.check_writable()?;
+        self.delete_keeping_floor("job_id = $1", &job_id)
+            .map(|deleted| deleted == 1)
     }
 }

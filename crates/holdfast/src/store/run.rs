@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::{Checkpoint, Current, Execution, Progress, Record, Store, StoreError};
+use super::{Begin, Checkpoint, Current, Execution, Progress, Record, Store, StoreError};
 
 pub struct Run {
     store: Arc<Store>,
@@ -38,16 +38,44 @@ impl Run {
         job_class: &str,
         payload: Option<&str>,
     ) -> Result<Run, StoreError> {
-        let execution = store.begin_execution_with(job_id, job_class, payload)?;
+        Run::begin_for(
+            store,
+            job_id,
+            job_class,
+            Begin {
+                payload,
+                restart: false,
+            },
+        )
+    }
+
+    /// Begins an execution as `begin` says (see [`Store::begin`]): a
+    /// completed record is left alone unless `begin.restart`, and then this
+    /// run did not begin ([`Run::began`]) and refuses every write.
+    pub fn begin_for(
+        store: Arc<Store>,
+        job_id: &str,
+        job_class: &str,
+        begin: Begin<'_>,
+    ) -> Result<Run, StoreError> {
+        let execution = store.begin(job_id, job_class, begin)?;
         let progress = execution.record.progress.clone();
+        let began = execution.began;
         Ok(Run {
             store,
             execution,
             state: Mutex::new(State {
                 progress,
-                completed: false,
+                // A run that did not begin is over before it starts.
+                completed: !began,
             }),
         })
+    }
+
+    /// Whether an execution began (false: the job had completed and no
+    /// restart was asked; the record was left as it was).
+    pub fn began(&self) -> bool {
+        self.execution.began
     }
 
     pub fn job_id(&self) -> &str {
@@ -174,6 +202,12 @@ impl Run {
     }
 
     fn check_running(&self, state: &State) -> Result<(), StoreError> {
+        if !self.execution.began {
+            return Err(StoreError::invalid(format!(
+                "job {:?} already completed, so this run did not begin and may not write; begin it with restart to run it again",
+                self.execution.job_id
+            )));
+        }
         if state.completed {
             return Err(StoreError::invalid(format!(
                 "execution {} of job {:?} already completed its record; begin a new execution to run the job again",

@@ -10,12 +10,19 @@ use rusqlite::{params, Connection, ErrorCode, OptionalExtension, Row, Transactio
 
 use super::backend::{
     begin_existing, current_columns, fresh_record, rejected, Backend, Begun, Columns, Write,
-    COLUMNS,
+    COLUMNS, COLUMN_COUNT,
 };
 use super::checksum;
+use super::clock::{boot_ms, boot_to_wall};
 use super::model::encode_steps;
-use super::sqlite_schema::{connect, create_owner_only, create_schema, quick_check, RESEAL};
-use super::{Claimed, Lease, ListQuery, Record, Start, State, StoreError, Sweep};
+use super::sqlite_schema::{
+    configure_writer, connect, create_owner_only, create_schema, expire_leases_of_earlier_boot,
+    inspect, quick_check, stale_boot, Found, RESEAL, SCHEMA_VERSION,
+};
+use super::{
+    Claimed, Lease, LeaseGrant, ListQuery, Listed, Quarantine, Record, Start, State, StoreError,
+    Sweep, Swept,
+};
 
 /// How hard a commit tries to reach the disk (SQLite's `synchronous`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -46,14 +53,55 @@ impl Default for SqliteOptions {
 }
 
 pub struct SqliteBackend {
-    location: String,
+    pub(super) location: String,
     /// Writes go through one connection; reads through another, so a
     /// `get` never waits behind a group commit (WAL lets them overlap).
-    writer: Mutex<Connection>,
+    /// A store opened read-only has no writer.
+    writer: Option<Mutex<Connection>>,
     reader: Mutex<Connection>,
+    /// Read-only, and the file was last opened in an earlier boot: every
+    /// lease in it is over (reads show them ended; nothing is written).
+    leases_from_earlier_boot: bool,
 }
 
 impl SqliteBackend {
+    /// Opens a store for reading only: nothing in the file is created,
+    /// migrated or switched (no WAL switch, no schema); a missing or empty
+    /// file, a database that is not a Holdfast store, and a store at an
+    /// older schema are errors that leave it byte for byte as it was.
+    pub fn open_read_only(
+        path: impl AsRef<Path>,
+        options: &SqliteOptions,
+    ) -> Result<Self, StoreError> {
+        let path: PathBuf = path.as_ref().to_path_buf();
+        let location = format!("SQLite store {}", path.display());
+        let reader = connect(&path, &location, options, true)?;
+        match inspect(&reader, &location)? {
+            Found::Holdfast(SCHEMA_VERSION) => {}
+            Found::Empty => {
+                return Err(StoreError::NotADatabase {
+                    location,
+                    message: "the file is empty: a read never makes it a store".to_owned(),
+                })
+            }
+            Found::Holdfast(version) => {
+                return Err(StoreError::io(
+                    &location,
+                    format!("the store is at schema {version}, from an older Holdfast; a read does not migrate it: \
+                             start the app (or run `holdfast recover`) once to bring it to schema {SCHEMA_VERSION}"),
+                ))
+            }
+        }
+        quick_check(&path, &reader, &location)?;
+        let leases_from_earlier_boot = stale_boot(&reader, &location)?;
+        Ok(SqliteBackend {
+            location,
+            writer: None,
+            reader: Mutex::new(reader),
+            leases_from_earlier_boot,
+        })
+    }
+
     pub fn open(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, StoreError> {
         if options.busy_timeout > crate::limits::MAX_BUSY_TIMEOUT {
             return Err(StoreError::invalid(format!(
@@ -65,20 +113,55 @@ impl SqliteBackend {
         let path: PathBuf = path.as_ref().to_path_buf();
         let location = format!("SQLite store {}", path.display());
         create_owner_only(&path);
-        let writer = connect(&path, &location, options)?;
-        create_schema(&writer, &location)?;
-        let reader = connect(&path, &location, options)?;
+        let writer = connect(&path, &location, options, false)?;
+        // Refused before anything is written: a database of another
+        // program stays byte for byte as it was.
+        let found = inspect(&writer, &location)?;
+        configure_writer(&writer, &location, options)?;
+        if found != Found::Holdfast(SCHEMA_VERSION) {
+            create_schema(&writer, &location)?;
+        }
+        expire_leases_of_earlier_boot(&writer, &location)?;
+        let reader = connect(&path, &location, options, false)?;
         quick_check(&path, &reader, &location)?;
         Ok(SqliteBackend {
             location,
-            writer: Mutex::new(writer),
+            writer: Some(Mutex::new(writer)),
             reader: Mutex::new(reader),
+            leases_from_earlier_boot: false,
         })
     }
 
-    fn err(&self, error: rusqlite::Error) -> StoreError {
+    pub(super) fn err(&self, error: rusqlite::Error) -> StoreError {
         sqlite_error(&self.location, error)
     }
+
+    /// The writer's connection, or an error for a store opened read-only.
+    pub(super) fn writer(&self) -> Result<parking_lot::MutexGuard<'_, Connection>, StoreError> {
+        match &self.writer {
+            Some(writer) => Ok(writer.lock()),
+            None => Err(StoreError::invalid(format!(
+                "{} was opened read-only (for list, show or a dry run); open it without read_only to change it",
+                self.location
+            ))),
+        }
+    }
+
+    /// The store clock's reading for decoding leases read now.
+    pub(super) fn clock(&self) -> ReadClock {
+        ReadClock {
+            now: boot_ms(),
+            earlier_boot: self.leases_from_earlier_boot,
+        }
+    }
+}
+
+/// How to show the leases a read finds: the boot clock's reading, and
+/// whether they are from an earlier boot (then all are over).
+#[derive(Clone, Copy)]
+pub(super) struct ReadClock {
+    now: i64,
+    earlier_boot: bool,
 }
 
 pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError {
@@ -107,10 +190,13 @@ pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError
                 )
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                return StoreError::io(
-                    location,
-                    format!("{error}: another process held the write lock longer than busy_timeout"),
-                )
+                return StoreError::Busy {
+                    location: location.to_owned(),
+                    message: format!(
+                        "{error}: another process held the write lock longer than busy_timeout \
+                         (is it paused, stopped or frozen?); nothing was written"
+                    ),
+                }
             }
             _ => {}
         }
@@ -119,16 +205,20 @@ pub(crate) fn sqlite_error(location: &str, error: rusqlite::Error) -> StoreError
 }
 
 /// The columns a read selects: the record's, then its checksum.
-fn select_columns() -> String {
+pub(super) fn select_columns() -> String {
     format!("{COLUMNS}, checksum")
 }
 
 /// A row of [`select_columns`] as a record, once its checksum matches.
-fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record, StoreError>> {
-    let values = (0..13)
+pub(super) fn read_record(
+    location: &str,
+    clock: ReadClock,
+    row: &Row<'_>,
+) -> rusqlite::Result<Result<Record, StoreError>> {
+    let values = (0..COLUMN_COUNT)
         .map(|i| row.get_ref(i))
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let stored: Option<i64> = row.get_ref(13)?.as_i64_or_null().ok().flatten();
+    let stored: Option<i64> = row.get_ref(COLUMN_COUNT)?.as_i64_or_null().ok().flatten();
     if stored != Some(checksum::of(values.iter().copied())) {
         let job_id = match values[0] {
             rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
@@ -153,15 +243,26 @@ fn read_record(location: &str, row: &Row<'_>) -> rusqlite::Result<Result<Record,
         completed_at: row.get(9)?,
         payload: row.get(10)?,
         lease_owner: row.get(11)?,
-        lease_expires_at: row.get(12)?,
+        lease_expires_at: row.get::<_, Option<i64>>(12)?.map(|at| {
+            if clock.earlier_boot {
+                0
+            } else {
+                at
+            }
+        }),
+        recoveries: row.get(13)?,
+        recovery_mark: row.get(14)?,
+        quarantined_at: row.get(15)?,
+        quarantine_reason: row.get(16)?,
     };
-    Ok(columns.into_record(location))
+    Ok(columns.into_record(location, &boot_to_wall))
 }
 
 impl SqliteBackend {
-    fn select_one(
+    pub(super) fn select_one(
         connection: &Connection,
         location: &str,
+        clock: ReadClock,
         job_id: &str,
     ) -> Result<Option<Record>, StoreError> {
         connection
@@ -171,7 +272,7 @@ impl SqliteBackend {
             ))
             .and_then(|mut statement| {
                 statement
-                    .query_row([job_id], |row| read_record(location, row))
+                    .query_row([job_id], |row| read_record(location, clock, row))
                     .optional()
             })
             .map_err(|e| sqlite_error(location, e))?
@@ -182,19 +283,34 @@ impl SqliteBackend {
 impl Backend for SqliteBackend {
     fn begin(&self, start: &Start) -> Result<Begun, StoreError> {
         let (job_id, job_class, now) = (start.job_id.as_str(), start.job_class.as_str(), start.at);
-        let mut connection = self.writer.lock();
+        let mut connection = self.writer()?;
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
-        let existing = Self::select_one(&tx, &self.location, job_id)?;
+        let clock = self.clock();
+        let expires_at = clock.now.saturating_add(start.lease.for_ms);
+        let shown = Lease {
+            owner: start.lease.owner.clone(),
+            expires_at: boot_to_wall(expires_at),
+        };
+        let existing = Self::select_one(&tx, &self.location, clock, job_id)?;
         let begun = match existing {
             Some(mut record) => {
-                let was_completed = begin_existing(&mut record, start);
-                let lease = record.lease.as_ref();
+                let Some(was_completed) = begin_existing(&mut record, start, shown) else {
+                    // A finished job begun again without restart: nothing
+                    // changes, nothing is written.
+                    return Ok(Begun {
+                        existed: true,
+                        was_completed: true,
+                        began: false,
+                        record,
+                    });
+                };
                 tx.execute(
                     "UPDATE holdfast_continuations SET token = ?2, resumptions = ?3, updated_at = ?4,
                        completed_steps = ?5, current_step = ?6, cursor = ?7, completed_at = NULL,
-                       payload = ?8, lease_owner = ?9, lease_expires_at = ?10
+                       payload = ?8, lease_owner = ?9, lease_expires_at = ?10,
+                       quarantined_at = NULL, quarantine_reason = NULL
                      WHERE job_id = ?1",
                     params![
                         job_id,
@@ -205,8 +321,8 @@ impl Backend for SqliteBackend {
                         current_columns(&record.progress).0,
                         current_columns(&record.progress).1,
                         record.payload,
-                        lease.map(|l| &l.owner),
-                        lease.map(|l| l.expires_at),
+                        start.lease.owner,
+                        expires_at,
                     ],
                 )
                 .map_err(|e| self.err(e))?;
@@ -214,15 +330,16 @@ impl Backend for SqliteBackend {
                 Begun {
                     existed: true,
                     was_completed,
+                    began: true,
                     record,
                 }
             }
             None => {
-                let record = fresh_record(start);
+                let record = fresh_record(start, token_floor(&tx).map_err(|e| self.err(e))?, shown);
                 tx.execute(
                     &format!(
                         "INSERT INTO holdfast_continuations ({COLUMNS})
-                         VALUES (?1, ?2, '[]', NULL, NULL, 0, 1, ?3, ?3, NULL, ?4, ?5, ?6)"
+                         VALUES (?1, ?2, '[]', NULL, NULL, 0, ?7, ?3, ?3, NULL, ?4, ?5, ?6, 0, NULL, NULL, NULL)"
                     ),
                     params![
                         job_id,
@@ -230,7 +347,8 @@ impl Backend for SqliteBackend {
                         now,
                         start.payload,
                         start.lease.owner,
-                        start.lease.expires_at
+                        expires_at,
+                        record.token as i64,
                     ],
                 )
                 .map_err(|e| self.err(e))?;
@@ -238,6 +356,7 @@ impl Backend for SqliteBackend {
                 Begun {
                     existed: false,
                     was_completed: false,
+                    began: true,
                     record,
                 }
             }
@@ -247,7 +366,8 @@ impl Backend for SqliteBackend {
     }
 
     fn write(&self, writes: &[Write]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
-        let mut connection = self.writer.lock();
+        let mut connection = self.writer()?;
+        let boot_now = boot_ms();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|e| self.err(e))?;
@@ -280,7 +400,7 @@ impl Backend for SqliteBackend {
                         cursor,
                         write.at,
                         write.complete,
-                        write.lease_until,
+                        write.renew_for.map(|ms| boot_now.saturating_add(ms)),
                     ])
                     .map_err(|e| self.err(e))?;
                 if changed == 1 {
@@ -305,14 +425,15 @@ impl Backend for SqliteBackend {
 
     fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
         let connection = self.reader.lock();
-        Self::select_one(&connection, &self.location, job_id)
+        Self::select_one(&connection, &self.location, self.clock(), job_id)
     }
 
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+    fn list(&self, query: &ListQuery) -> Result<Vec<Listed>, StoreError> {
         let state = match query.state {
             State::Any => "1",
             State::InFlight => "completed_at IS NULL",
             State::Completed => "completed_at IS NOT NULL",
+            State::Quarantined => "completed_at IS NULL AND quarantined_at IS NOT NULL",
         };
         let order = if query.newest_first { "DESC" } else { "ASC" };
         let sql = format!(
@@ -324,137 +445,67 @@ impl Backend for SqliteBackend {
         let connection = self.reader.lock();
         let mut statement = connection.prepare_cached(&sql).map_err(|e| self.err(e))?;
         let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+        let clock = self.clock();
         let rows = statement
             .query_map(params![query.job_class, limit], |row| {
-                read_record(&self.location, row)
+                read_record(&self.location, clock, row)
             })
             .map_err(|e| self.err(e))?;
         let mut records = Vec::new();
         for row in rows {
-            records.push(row.map_err(|e| self.err(e))??);
+            // A damaged record is an entry of its own; the rest still list.
+            records.push(row.map_err(|e| self.err(e))?);
         }
         Ok(records)
-    }
-
-    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
-        let connection = self.writer.lock();
-        let deleted = connection
-            .execute(
-                "DELETE FROM holdfast_continuations
-                 WHERE completed_at IS NOT NULL AND (?1 IS NULL OR completed_at < ?1)",
-                [completed_before],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(deleted as u64)
     }
 
     fn location(&self) -> &str {
         &self.location
     }
 
-    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
-        if executions.is_empty() {
-            return Ok(());
-        }
-        let mut connection = self.writer.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        {
-            let mut renew = tx
-                .prepare_cached(
-                    "UPDATE holdfast_continuations SET lease_expires_at = ?3
-                     WHERE job_id = ?1 AND token = ?2 AND lease_owner = ?4 AND completed_at IS NULL",
-                )
-                .map_err(|e| self.err(e))?;
-            let mut reseal = tx.prepare_cached(RESEAL).map_err(|e| self.err(e))?;
-            for (job_id, token) in executions {
-                let changed = renew
-                    .execute(params![
-                        job_id,
-                        *token as i64,
-                        lease.expires_at,
-                        lease.owner
-                    ])
-                    .map_err(|e| self.err(e))?;
-                if changed == 1 {
-                    reseal.execute([job_id]).map_err(|e| self.err(e))?;
-                }
-            }
-        }
-        tx.commit().map_err(|e| self.err(e))
+    fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
+        self.prune_keeping_floor(completed_before)
+    }
+
+    fn renew(&self, executions: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
+        self.renew_leases(executions, lease)
     }
 
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
-        let mut connection = self.writer.lock();
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let changed = tx
-            .execute(
-                "UPDATE holdfast_continuations SET lease_owner = NULL, lease_expires_at = NULL
-                 WHERE job_id = ?1 AND token = ?2 AND lease_owner IS NOT NULL",
-                params![job_id, token as i64],
-            )
-            .map_err(|e| self.err(e))?;
-        if changed == 1 {
-            tx.execute(RESEAL, [job_id]).map_err(|e| self.err(e))?;
-        }
-        tx.commit().map_err(|e| self.err(e))
+        self.release_lease(job_id, token)
     }
 
-    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
-        let (now, limit, lease) = (sweep.now, sweep.limit, &sweep.lease);
-        let mut connection = self.writer.lock();
-        // IMMEDIATE: the write lock first, so recoverers in other processes
-        // take turns and the second finds the orphan already claimed.
-        let tx = connection
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(|e| self.err(e))?;
-        let orphans: Vec<Record> = {
-            let mut statement = tx
-                .prepare_cached(&format!(
-                    "SELECT {} FROM holdfast_continuations
-                     WHERE completed_at IS NULL AND lease_expires_at <= ?1 AND payload IS NOT NULL
-                     ORDER BY lease_expires_at LIMIT ?2",
-                    select_columns()
-                ))
-                .map_err(|e| self.err(e))?;
-            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-            let rows = statement
-                .query_map(params![now, limit], |row| read_record(&self.location, row))
-                .map_err(|e| self.err(e))?;
-            let mut orphans = Vec::new();
-            for row in rows {
-                orphans.push(row.map_err(|e| self.err(e))??);
-            }
-            orphans
-        };
-        let mut claimed = Vec::with_capacity(orphans.len());
-        for orphan in orphans {
-            let token = orphan.token + 1;
-            tx.execute(
-                "UPDATE holdfast_continuations SET token = ?3, lease_owner = ?4, lease_expires_at = ?5
-                 WHERE job_id = ?1 AND token = ?2",
-                params![orphan.job_id, orphan.token as i64, token as i64, lease.owner, lease.expires_at],
-            )
-            .map_err(|e| self.err(e))?;
-            tx.execute(RESEAL, [&orphan.job_id])
-                .map_err(|e| self.err(e))?;
-            claimed.extend(Claimed::from_orphan(orphan, token));
-        }
-        tx.commit().map_err(|e| self.err(e))?;
-        Ok(claimed)
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Swept, StoreError> {
+        self.claim(sweep)
+    }
+
+    fn claim_one(&self, job_id: &str, lease: &LeaseGrant) -> Result<Option<Claimed>, StoreError> {
+        self.claim_by_id(job_id, lease)
+    }
+
+    fn quarantine(
+        &self,
+        job_id: &str,
+        token: u64,
+        quarantine: &Quarantine,
+    ) -> Result<bool, StoreError> {
+        self.quarantine_record(job_id, token, quarantine)
     }
 
     fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
-        let connection = self.writer.lock();
-        let deleted = connection
-            .execute(
-                "DELETE FROM holdfast_continuations WHERE job_id = ?1",
-                [job_id],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(deleted == 1)
+        self.discard_keeping_floor(job_id)
     }
+}
+
+/// The highest token of any record this store deleted (new records start
+/// above it).
+pub(super) fn token_floor(connection: &Connection) -> rusqlite::Result<u64> {
+    let floor: Option<i64> = connection
+        .query_row(
+            "SELECT value FROM holdfast_meta WHERE key = 'token_floor'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    Ok(floor.unwrap_or(0).max(0) as u64)
 }

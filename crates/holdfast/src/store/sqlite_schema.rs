@@ -4,22 +4,32 @@
 
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::checksum;
+use super::clock::{boot_id, boot_ms};
 use super::sqlite::{sqlite_error, SqliteOptions, Synchronous};
 use super::StoreError;
 
 /// The schema this build writes (`PRAGMA user_version`). 2 added each
-/// record's checksum, 3 its payload and lease; older stores are migrated
-/// when opened.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+/// record's checksum, 3 its payload and lease, 4 the recovery count,
+/// quarantine, the store's meta table (token floor, boot id) and leases on
+/// the boot clock; older stores are migrated when opened for writing.
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
-/// The columns schema 2 sealed; schema 3 seals these and the payload and
-/// lease columns.
+/// `PRAGMA application_id` of a Holdfast store ("Hold"): a database
+/// without it (and without an older Holdfast schema) is not ours.
+pub(super) const APPLICATION_ID: i64 = 0x486f_6c64;
+
+/// The columns schema 2 sealed.
 const SCHEMA_2_SEALED: &str =
     "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, \
      created_at, updated_at, completed_at";
+
+/// The columns schema 3 sealed.
+const SCHEMA_3_SEALED: &str =
+    "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, \
+     created_at, updated_at, completed_at, payload, lease_owner, lease_expires_at";
 
 /// Files up to this size get SQLite's `quick_check` when opened (about a
 /// second per few hundred MiB); larger ones are checked record by record
@@ -29,7 +39,8 @@ const QUICK_CHECK_MAX_BYTES: u64 = 256 * 1024 * 1024;
 /// Stores a record's checksum over what the row now holds.
 pub(super) const RESEAL: &str = "UPDATE holdfast_continuations SET checksum = holdfast_checksum(job_id, job_class, \
      completed_steps, current_step, cursor, resumptions, token, created_at, updated_at, completed_at, \
-     payload, lease_owner, lease_expires_at) WHERE job_id = ?1";
+     payload, lease_owner, lease_expires_at, recoveries, recovery_mark, quarantined_at, quarantine_reason) \
+     WHERE job_id = ?1";
 
 /// Creates a new store file readable and writable by its owner only (jobs'
 /// progress and arguments are the app's data); SQLite gives its -wal and
@@ -44,14 +55,27 @@ pub(super) fn create_owner_only(path: &Path) {
         .open(path);
 }
 
+/// Opens a connection without writing anything to the file: for reading
+/// (`read_only`, the file must exist) or for writing.
 pub(super) fn connect(
     path: &Path,
     location: &str,
     options: &SqliteOptions,
+    read_only: bool,
 ) -> Result<Connection, StoreError> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_CREATE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    if read_only && !path.exists() {
+        return Err(StoreError::io(
+            location,
+            "no such file (a read never creates a store; check the path, or run the app once to create it)",
+        ));
+    }
     let connection = Connection::open_with_flags(path, flags).map_err(|e| {
         let hint = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
@@ -71,8 +95,16 @@ pub(super) fn connect(
         .busy_timeout(options.busy_timeout)
         .map_err(|e| sqlite_error(location, e))?;
     checksum::register(&connection).map_err(|e| sqlite_error(location, e))?;
-    // The first statement that reads the file: a file that is not a
-    // database fails here, before anything is written to it.
+    Ok(connection)
+}
+
+/// Switches a writer's connection to WAL and its `synchronous` setting.
+/// Only for a file [`inspect`] found to be a Holdfast store (or empty).
+pub(super) fn configure_writer(
+    connection: &Connection,
+    location: &str,
+    options: &SqliteOptions,
+) -> Result<(), StoreError> {
     let mode: String = connection
         .query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))
         .map_err(|e| sqlite_error(location, e))?;
@@ -88,81 +120,237 @@ pub(super) fn connect(
     };
     connection
         .pragma_update(None, "synchronous", synchronous)
-        .map_err(|e| sqlite_error(location, e))?;
-    Ok(connection)
+        .map_err(|e| sqlite_error(location, e))
 }
 
-/// Creates the table (schema 3) or migrates an older store: schema 1 gets
-/// the checksum, payload and lease columns and every record sealed; schema
-/// 2 gets the payload and lease columns, and each record whose schema-2
-/// seal still holds is sealed anew (one that no longer matches stays
-/// unsealed, so reading it reports the damage rather than blessing it).
-pub(super) fn create_schema(connection: &Connection, location: &str) -> Result<(), StoreError> {
-    let version: i64 = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
+/// What a file holds, read without writing.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Found {
+    /// No tables, no application id, no user version (a new or 0-byte file).
+    Empty,
+    /// A Holdfast store at this schema version (an older one may predate
+    /// the application id).
+    Holdfast(i64),
+}
+
+/// Reads the file's application id, user version and tables, and refuses
+/// a database that is not a Holdfast store ([`StoreError::NotADatabase`],
+/// saying what it holds) before anything could change it. A file that is
+/// not SQLite at all fails here too, on its first read.
+pub(super) fn inspect(connection: &Connection, location: &str) -> Result<Found, StoreError> {
+    let pragma = |name: &str| -> Result<i64, StoreError> {
+        connection
+            .query_row(&format!("PRAGMA {name}"), [], |row| row.get(0))
+            .map_err(|e| sqlite_error(location, e))
+    };
+    let application_id = pragma("application_id")?;
+    let version = pragma("user_version")?;
+    let tables: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .and_then(|mut s| s.query_map([], |row| row.get(0))?.collect())
         .map_err(|e| sqlite_error(location, e))?;
+    let ours = ["holdfast_continuations", "holdfast_meta"];
+    let others: Vec<&String> = tables
+        .iter()
+        .filter(|t| !ours.contains(&t.as_str()))
+        .collect();
+    let has_table = tables.iter().any(|t| t == "holdfast_continuations");
+    let refuse = |what: String| {
+        StoreError::NotADatabase {
+        location: location.to_owned(),
+        message: format!(
+            "it is a SQLite database but not a Holdfast store ({what}); nothing in it was read or changed: \
+             point Holdfast at its own file (a new path is created as a store)"
+        ),
+    }
+    };
+    if application_id != 0 && application_id != APPLICATION_ID {
+        return Err(refuse(format!("its application_id is {application_id:#x}")));
+    }
+    if !others.is_empty() {
+        let names: Vec<&str> = others.iter().take(5).map(|t| t.as_str()).collect();
+        return Err(refuse(format!("it has other tables: {}", names.join(", "))));
+    }
+    if application_id == 0 && !has_table {
+        if version != 0 {
+            return Err(refuse(format!(
+                "user_version {version} and no Holdfast table"
+            )));
+        }
+        return Ok(Found::Empty);
+    }
+    if !has_table {
+        return Err(refuse(
+            "Holdfast's application id but no Holdfast table".to_owned(),
+        ));
+    }
     if version > SCHEMA_VERSION {
         return Err(StoreError::io(
             location,
             format!("the store was written by a newer Holdfast (schema {version}; this one knows up to {SCHEMA_VERSION}); upgrade Holdfast"),
         ));
     }
-    if version == SCHEMA_VERSION {
-        // Already there: opening writes nothing, so a store on a full disk
-        // (or one this process may only read) still opens and reads.
+    if version < 1 || (application_id == 0 && version >= SCHEMA_VERSION) {
+        return Err(refuse(format!(
+            "a holdfast_continuations table with user_version {version}"
+        )));
+    }
+    Ok(Found::Holdfast(version))
+}
+
+/// Creates the schema in an empty file or migrates an older store, in one
+/// IMMEDIATE transaction (a second process opening at the same moment
+/// waits, then finds the work done). Each migration step re-seals only the
+/// records whose old seal still holds: a record damaged before the
+/// migration stays unsealed, so reading it reports the damage rather than
+/// blessing it. Leases from schema 3 (wall-clock times) move to the boot
+/// clock.
+pub(super) fn create_schema(connection: &Connection, location: &str) -> Result<(), StoreError> {
+    let run = || -> Result<(), StoreError> {
+        connection
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(|e| sqlite_error(location, e))?;
+        // Read again under the lock: another process may have migrated.
+        let found = inspect(connection, location)?;
+        let mut version = match found {
+            Found::Holdfast(SCHEMA_VERSION) => {
+                return connection
+                    .execute_batch("COMMIT")
+                    .map_err(|e| sqlite_error(location, e))
+            }
+            Found::Holdfast(version) => version,
+            Found::Empty => 0,
+        };
+        let batch = |sql: &str| {
+            connection
+                .execute_batch(sql)
+                .map_err(|e| sqlite_error(location, e))
+        };
+        if version == 0 {
+            batch(
+                "CREATE TABLE holdfast_continuations (
+                   job_id TEXT PRIMARY KEY NOT NULL,
+                   job_class TEXT NOT NULL,
+                   completed_steps TEXT NOT NULL,
+                   current_step TEXT,
+                   cursor BLOB,
+                   resumptions INTEGER NOT NULL,
+                   token INTEGER NOT NULL,
+                   created_at INTEGER NOT NULL,
+                   updated_at INTEGER NOT NULL,
+                   completed_at INTEGER,
+                   payload TEXT,
+                   lease_owner TEXT,
+                   lease_expires_at INTEGER,
+                   recoveries INTEGER NOT NULL DEFAULT 0,
+                   recovery_mark INTEGER,
+                   quarantined_at INTEGER,
+                   quarantine_reason TEXT,
+                   checksum INTEGER
+                 ) WITHOUT ROWID;
+                 CREATE INDEX holdfast_continuations_by_update
+                   ON holdfast_continuations (completed_at, updated_at);",
+            )?;
+            version = SCHEMA_VERSION;
+        }
+        if version == 1 {
+            batch(&format!(
+                "ALTER TABLE holdfast_continuations ADD COLUMN checksum INTEGER;
+                 UPDATE holdfast_continuations SET checksum = holdfast_checksum({SCHEMA_2_SEALED});"
+            ))?;
+            version = 2;
+        }
+        if version == 2 {
+            batch(&format!(
+                "ALTER TABLE holdfast_continuations ADD COLUMN payload TEXT;
+                 ALTER TABLE holdfast_continuations ADD COLUMN lease_owner TEXT;
+                 ALTER TABLE holdfast_continuations ADD COLUMN lease_expires_at INTEGER;
+                 UPDATE holdfast_continuations SET checksum = NULL
+                   WHERE checksum IS NOT holdfast_checksum({SCHEMA_2_SEALED});
+                 UPDATE holdfast_continuations SET checksum = holdfast_checksum({SCHEMA_3_SEALED})
+                   WHERE checksum IS NOT NULL;"
+            ))?;
+            version = 3;
+        }
+        if version == 3 {
+            let wall_minus_boot = super::now_ms() - boot_ms();
+            batch(&format!(
+                "ALTER TABLE holdfast_continuations ADD COLUMN recoveries INTEGER NOT NULL DEFAULT 0;
+                 ALTER TABLE holdfast_continuations ADD COLUMN recovery_mark INTEGER;
+                 ALTER TABLE holdfast_continuations ADD COLUMN quarantined_at INTEGER;
+                 ALTER TABLE holdfast_continuations ADD COLUMN quarantine_reason TEXT;
+                 UPDATE holdfast_continuations SET checksum = NULL
+                   WHERE checksum IS NOT holdfast_checksum({SCHEMA_3_SEALED});
+                 UPDATE holdfast_continuations SET lease_expires_at = lease_expires_at - {wall_minus_boot}
+                   WHERE lease_expires_at IS NOT NULL;
+                 {} WHERE checksum IS NOT NULL;",
+                RESEAL.replace(" WHERE job_id = ?1", "")
+            ))?;
+        }
+        batch(&format!(
+            "CREATE TABLE IF NOT EXISTS holdfast_meta (key TEXT PRIMARY KEY NOT NULL, value) WITHOUT ROWID;
+             INSERT OR IGNORE INTO holdfast_meta VALUES ('token_floor', 0);
+             INSERT OR IGNORE INTO holdfast_meta VALUES ('boot_id', '{}');
+             CREATE INDEX IF NOT EXISTS holdfast_continuations_by_lease
+               ON holdfast_continuations (lease_expires_at) WHERE completed_at IS NULL;
+             PRAGMA application_id = {APPLICATION_ID};
+             PRAGMA user_version = {SCHEMA_VERSION};
+             COMMIT;",
+            boot_id().replace('\'', "")
+        ))
+    };
+    run().inspect_err(|_| {
+        let _ = connection.execute_batch("ROLLBACK");
+    })
+}
+
+/// The boot id the store was last opened in, if not this one: its leases
+/// are on a boot clock that restarted (every process that held one is
+/// gone).
+pub(super) fn stale_boot(connection: &Connection, location: &str) -> Result<bool, StoreError> {
+    let stored: Option<String> = connection
+        .query_row(
+            "SELECT value FROM holdfast_meta WHERE key = 'boot_id'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(|e| sqlite_error(location, e))?;
+    Ok(stored.is_some_and(|stored| stored != boot_id()))
+}
+
+/// After a reboot: every lease from the earlier boot ends now (at 0 on the
+/// new boot clock), and the store remembers this boot. Runs only when the
+/// boot changed, so an up-to-date store still opens without writing.
+pub(super) fn expire_leases_of_earlier_boot(
+    connection: &Connection,
+    location: &str,
+) -> Result<(), StoreError> {
+    if !stale_boot(connection, location)? {
         return Ok(());
     }
-    let add_payload_and_lease = "ALTER TABLE holdfast_continuations ADD COLUMN payload TEXT;
-         ALTER TABLE holdfast_continuations ADD COLUMN lease_owner TEXT;
-         ALTER TABLE holdfast_continuations ADD COLUMN lease_expires_at INTEGER;";
-    let create_or_migrate = if version == 1 {
-        format!(
-            "{add_payload_and_lease}
-             ALTER TABLE holdfast_continuations ADD COLUMN checksum INTEGER;
-             {};",
-            RESEAL.replace(" WHERE job_id = ?1", "")
-        )
-    } else if version == 2 {
-        format!(
-            "{add_payload_and_lease}
-             {} WHERE checksum = holdfast_checksum({SCHEMA_2_SEALED});",
-            RESEAL.replace(" WHERE job_id = ?1", "")
-        )
-    } else {
-        "CREATE TABLE IF NOT EXISTS holdfast_continuations (
-           job_id TEXT PRIMARY KEY NOT NULL,
-           job_class TEXT NOT NULL,
-           completed_steps TEXT NOT NULL,
-           current_step TEXT,
-           cursor BLOB,
-           resumptions INTEGER NOT NULL,
-           token INTEGER NOT NULL,
-           created_at INTEGER NOT NULL,
-           updated_at INTEGER NOT NULL,
-           completed_at INTEGER,
-           payload TEXT,
-           lease_owner TEXT,
-           lease_expires_at INTEGER,
-           checksum INTEGER
-         ) WITHOUT ROWID;
-         CREATE INDEX IF NOT EXISTS holdfast_continuations_by_update
-           ON holdfast_continuations (completed_at, updated_at);"
-            .to_owned()
-    };
     connection
         .execute_batch(&format!(
             "BEGIN IMMEDIATE;
-             {create_or_migrate}
-             CREATE INDEX IF NOT EXISTS holdfast_continuations_by_lease
-               ON holdfast_continuations (lease_expires_at) WHERE completed_at IS NULL;
-             PRAGMA user_version = {SCHEMA_VERSION};
-             COMMIT;"
+             UPDATE holdfast_continuations SET lease_expires_at = 0,
+               checksum = holdfast_checksum(job_id, job_class, completed_steps, current_step, cursor,
+                 resumptions, token, created_at, updated_at, completed_at, payload, lease_owner, 0,
+                 recoveries, recovery_mark, quarantined_at, quarantine_reason)
+               WHERE lease_expires_at IS NOT NULL AND checksum IS holdfast_checksum({COLUMNS_SEALED});
+             UPDATE holdfast_meta SET value = '{}' WHERE key = 'boot_id';
+             COMMIT;",
+            boot_id().replace('\'', "")
         ))
         .map_err(|e| {
             let _ = connection.execute_batch("ROLLBACK");
             sqlite_error(location, e)
         })
 }
+
+/// The columns schema 4 seals, as [`RESEAL`] lists them.
+const COLUMNS_SEALED: &str = "job_id, job_class, completed_steps, current_step, cursor, resumptions, token, \
+     created_at, updated_at, completed_at, payload, lease_owner, lease_expires_at, recoveries, recovery_mark, \
+     quarantined_at, quarantine_reason";
 
 /// SQLite's own structural check of the whole file, where that is cheap:
 /// it finds damaged pages, including ones that would make records vanish

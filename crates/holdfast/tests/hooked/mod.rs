@@ -3,8 +3,8 @@
 //! went away), take its time, or count what reaches the backend.
 
 use holdfast::store::{
-    Backend, Begun, Claimed, Lease, ListQuery, MemoryBackend, Record, Start, StoreError, Sweep,
-    Write,
+    Backend, Begun, Claimed, LeaseGrant, ListQuery, Listed, MemoryBackend, Quarantine, Record,
+    Start, StoreError, Sweep, Swept, Write,
 };
 
 pub type BeforeWrite = Box<dyn Fn(&[Write]) -> Result<(), StoreError> + Send + Sync>;
@@ -36,7 +36,7 @@ impl Backend for Hooked {
     fn get(&self, job_id: &str) -> Result<Option<Record>, StoreError> {
         self.inner.get(job_id)
     }
-    fn list(&self, query: &ListQuery) -> Result<Vec<Record>, StoreError> {
+    fn list(&self, query: &ListQuery) -> Result<Vec<Listed>, StoreError> {
         self.inner.list(query)
     }
     fn prune(&self, completed_before: Option<i64>) -> Result<u64, StoreError> {
@@ -45,14 +45,25 @@ impl Backend for Hooked {
     fn location(&self) -> &str {
         "hooked memory store"
     }
-    fn renew(&self, executions: &[(String, u64)], lease: &Lease) -> Result<(), StoreError> {
+    fn renew(&self, executions: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
         self.inner.renew(executions, lease)
     }
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
         self.inner.release(job_id, token)
     }
-    fn claim_orphans(&self, sweep: &Sweep) -> Result<Vec<Claimed>, StoreError> {
+    fn claim_orphans(&self, sweep: &Sweep) -> Result<Swept, StoreError> {
         self.inner.claim_orphans(sweep)
+    }
+    fn claim_one(&self, job_id: &str, lease: &LeaseGrant) -> Result<Option<Claimed>, StoreError> {
+        self.inner.claim_one(job_id, lease)
+    }
+    fn quarantine(
+        &self,
+        job_id: &str,
+        token: u64,
+        quarantine: &Quarantine,
+    ) -> Result<bool, StoreError> {
+        self.inner.quarantine(job_id, token, quarantine)
     }
     fn discard(&self, job_id: &str) -> Result<bool, StoreError> {
         self.inner.discard(job_id)

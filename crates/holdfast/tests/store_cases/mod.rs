@@ -8,7 +8,8 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use holdfast::store::{
-    Checkpoint, Current, Durability, ListQuery, Progress, State, Store, StoreError, StoreOptions,
+    Begin, Checkpoint, Current, Durability, ListQuery, Progress, State, Store, StoreError,
+    StoreOptions,
 };
 
 /// One `#[test]` per named shared case, each run through `$run`, a
@@ -242,8 +243,11 @@ pub fn list_and_prune(o: &Opener) {
         limit,
         newest_first,
     };
-    let names = |records: Vec<holdfast::store::Record>| {
-        records.into_iter().map(|r| r.job_id).collect::<Vec<_>>()
+    let names = |records: Vec<holdfast::store::Listed>| {
+        records
+            .into_iter()
+            .map(|r| r.unwrap().job_id)
+            .collect::<Vec<_>>()
     };
     assert_eq!(
         names(store.list(&query(State::InFlight, true, 10)).unwrap()),
@@ -434,16 +438,46 @@ pub fn eventually(mut condition: impl FnMut() -> bool) {
     }
 }
 
-/// A job id that runs again after completing starts over.
-pub fn a_completed_job_run_again_starts_over(o: &Opener) {
+/// A stale copy of a finished job (recovered twice, redelivered, an old
+/// retry) does nothing: beginning a completed record leaves it as it is,
+/// takes no token and refuses every write. Only an explicit restart starts
+/// it over.
+pub fn a_completed_job_is_not_redone_unless_restarted(o: &Opener) {
     let store = (o.open)(StoreOptions::default());
     let id = job("again");
     let first = store.begin_execution(&id, "Job").unwrap();
     store.complete(&first, at("s", b"9", &["a"])).unwrap();
-    let again = store.begin_execution(&id, "Job").unwrap();
-    assert!(again.existed);
-    assert!(again.record.progress.is_empty());
-    assert!(!again.record.is_completed());
+    let before = store.get(&id).unwrap().unwrap();
+
+    let stale = store.begin_execution_with(&id, "Job", Some("{}")).unwrap();
+    assert!(stale.existed && stale.was_completed && !stale.began);
+    assert_eq!(stale.token, first.token, "a stale copy took a token");
+    let refused = store
+        .checkpoint(&stale, at("s", b"1", &[]), Checkpoint::Interrupt)
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("already completed"),
+        "{refused}"
+    );
+    assert!(store.complete(&stale, Progress::default()).is_err());
+    assert_eq!(
+        store.get(&id).unwrap().unwrap(),
+        before,
+        "the finished record changed"
+    );
+
+    let again = store
+        .begin(
+            &id,
+            "Job",
+            Begin {
+                payload: None,
+                restart: true,
+            },
+        )
+        .unwrap();
+    assert!(again.began && again.was_completed && again.token > first.token);
+    assert!(again.record.progress.is_empty() && !again.record.is_completed());
     store
         .checkpoint(&again, at("s", b"1", &[]), Checkpoint::Cursor)
         .unwrap();
@@ -453,4 +487,50 @@ pub fn a_completed_job_run_again_starts_over(o: &Opener) {
         "progress after a restart is in flight"
     );
     assert_eq!(record.progress, at("s", b"1", &[]));
+}
+
+/// Tokens never go back: after a discard (or a prune) of a job's record, a
+/// new execution of the same job id gets a token above the old one's, so
+/// the old execution, still running, can never write over the new one.
+pub fn tokens_never_go_back_across_discard_and_prune(o: &Opener) {
+    let store = (o.open)(StoreOptions::default());
+    let id = job("discarded");
+    let old = store.begin_execution(&id, "Job").unwrap();
+    let older = store.begin_execution(&id, "Job").unwrap();
+    assert!(store.discard(&id).unwrap());
+    let new = store.begin_execution(&id, "Job").unwrap();
+    assert!(
+        new.token > older.token,
+        "token {} after discard, the old execution holds {}",
+        new.token,
+        older.token
+    );
+    for zombie in [&old, &older] {
+        let error = store
+            .checkpoint(zombie, at("s", b"666", &[]), Checkpoint::Interrupt)
+            .unwrap_err();
+        assert!(matches!(error, StoreError::Stale { .. }), "{error:?}");
+    }
+    store
+        .checkpoint(&new, at("s", b"1", &[]), Checkpoint::Interrupt)
+        .unwrap();
+    store.complete(&new, at("s", b"2", &[])).unwrap();
+    assert!(store.complete(&older, at("s", b"666", &[])).is_err());
+
+    // Pruned, then the id is used again: still above every old token.
+    assert!(store.prune(None).unwrap() >= 1);
+    let reused = store.begin_execution(&id, "Job").unwrap();
+    assert!(
+        reused.token > new.token,
+        "{} <= {}",
+        reused.token,
+        new.token
+    );
+    assert!(store
+        .checkpoint(&new, at("s", b"3", &[]), Checkpoint::Interrupt)
+        .is_err());
+    assert_eq!(
+        store.get(&id).unwrap().unwrap().progress,
+        Progress::default()
+    );
 }
