@@ -437,4 +437,71 @@ mod tests {
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
     }
+
+    /// A schema-3 store (leases on the wall clock) migrates to schema 4:
+    /// leases move to the boot clock and keep their meaning (a live one is
+    /// not claimed, one that ran out is), seals hold, a damaged record stays
+    /// damaged; and after a reboot every lease from the earlier boot is over.
+    #[test]
+    fn a_schema_3_store_is_migrated_and_a_reboot_ends_its_leases() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("schema3.sqlite3");
+        let raw = Connection::open(&path).unwrap();
+        checksum::register(&raw).unwrap();
+        let now = crate::store::now_ms();
+        raw.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE holdfast_continuations (
+               job_id TEXT PRIMARY KEY NOT NULL, job_class TEXT NOT NULL,
+               completed_steps TEXT NOT NULL, current_step TEXT, cursor BLOB,
+               resumptions INTEGER NOT NULL, token INTEGER NOT NULL,
+               created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, completed_at INTEGER,
+               payload TEXT, lease_owner TEXT, lease_expires_at INTEGER, checksum INTEGER
+             ) WITHOUT ROWID;
+             INSERT INTO holdfast_continuations VALUES
+               ('live', 'Job', '[]', 's', X'5b315d', 0, 2, 1000, 2000, NULL, '{{}}', 'h:1:a', {live}, NULL),
+               ('dead', 'Job', '[]', 's', X'5b325d', 0, 5, 1000, 2000, NULL, '{{}}', 'h:2:b', {dead}, NULL),
+               ('damaged', 'Job', '[]', 's', X'5b335d', 0, 1, 1000, 2000, NULL, '{{}}', 'h:3:c', {dead}, NULL);
+             UPDATE holdfast_continuations SET checksum = holdfast_checksum({SCHEMA_3_SEALED});
+             UPDATE holdfast_continuations SET cursor = X'5b395d' WHERE job_id = 'damaged';
+             PRAGMA user_version = 3;",
+            live = now + 60_000,
+            dead = now - 10_000
+        ))
+        .unwrap();
+        drop(raw);
+        let store =
+            Store::sqlite(&path, &SqliteOptions::default(), StoreOptions::default()).unwrap();
+        let live = store.get("live").unwrap().unwrap().lease.unwrap();
+        assert!((live.expires_at - (now + 60_000)).abs() < 2_000, "{live:?}");
+        assert!(matches!(
+            store.get("damaged"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        let swept = store.claim_orphans(10).unwrap();
+        let claimed: Vec<&str> = swept.claimed.iter().map(|c| c.job_id.as_str()).collect();
+        assert_eq!(claimed, ["dead"]);
+        assert_eq!(swept.damaged.len(), 1);
+        drop(store);
+
+        // The host rebooted: the store was last opened in another boot.
+        let raw = Connection::open(&path).unwrap();
+        raw.execute(
+            "UPDATE holdfast_meta SET value = 'an-earlier-boot' WHERE key = 'boot_id'",
+            [],
+        )
+        .unwrap();
+        let (version, app): (i64, i64) = raw
+            .query_row("SELECT (SELECT user_version FROM pragma_user_version), (SELECT application_id FROM pragma_application_id)", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap();
+        assert_eq!((version, app), (SCHEMA_VERSION, APPLICATION_ID));
+        drop(raw);
+        let store =
+            Store::sqlite(&path, &SqliteOptions::default(), StoreOptions::default()).unwrap();
+        let swept = store.claim_orphans(10).unwrap();
+        let mut claimed: Vec<&str> = swept.claimed.iter().map(|c| c.job_id.as_str()).collect();
+        claimed.sort();
+        // "dead"'s recovery claim went with the reboot too.
+        assert_eq!(claimed, ["dead", "live"], "a lease from an earlier boot lived on");
+    }
 }
