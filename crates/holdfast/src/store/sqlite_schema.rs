@@ -502,6 +502,10 @@ mod tests {
         let mut claimed: Vec<&str> = swept.claimed.iter().map(|c| c.job_id.as_str()).collect();
         claimed.sort();
         // "dead"'s recovery claim went with the reboot too.
-        assert_eq!(claimed, ["dead", "live"], "a lease from an earlier boot lived on");
+        assert_eq!(
+            claimed,
+            ["dead", "live"],
+            "a lease from an earlier boot lived on"
+        );
     }
 }

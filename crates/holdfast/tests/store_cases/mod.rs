@@ -431,7 +431,11 @@ pub fn fencing_race(o: &Opener, rounds: usize) {
     // Every begin took exactly one token: the floor can only have risen
     // (another case's discard) before this record was made.
     let last = store.get(&id).unwrap().unwrap().token;
-    assert!(last >= base + 2 * rounds as u64, "{last} < {base} + {}", 2 * rounds);
+    assert!(
+        last >= base + 2 * rounds as u64,
+        "{last} < {base} + {}",
+        2 * rounds
+    );
 }
 
 /// Polls `condition` until it holds or 10 s pass (a bounded wait on state
