@@ -45,13 +45,38 @@ impl DataTypeFunctions for RbExecution {}
 /// and then cannot be killed, hanging the call. An interrupt the caller deferred (`Thread.handle_interrupt`)
 /// stays pending and Ruby will not release the GVL while it is: the call
 /// then runs holding the GVL rather than retrying forever.
+///
+/// A write waiting out another process's lock (`holdfast::store::busy`)
+/// asks between attempts whether this thread was interrupted, so
+/// `Thread#kill` and `Timeout` end that wait within one busy timeout.
 pub(crate) fn io<R>(ruby: &Ruby, op: impl Fn() -> R) -> Result<R, Error> {
-    if let Some(result) = nogvl::without_gvl_no_ubf(&op) {
+    // SAFETY: called holding the GVL, on a Ruby thread.
+    let thread = unsafe { rb_sys::rb_thread_current() };
+    RUBY_THREAD.with(|slot| slot.set(thread));
+    let probed = || holdfast::store::busy::with_interrupt_probe(interrupted, &op);
+    if let Some(result) = nogvl::without_gvl_no_ubf(probed) {
         ruby.thread_check_ints()?;
         return Ok(result);
     }
     ruby.thread_check_ints()?;
     Ok(op())
+}
+
+thread_local! {
+    /// The Ruby thread `io` runs for, taken while it held the GVL.
+    static RUBY_THREAD: std::cell::Cell<rb_sys::VALUE> = const { std::cell::Cell::new(0) };
+}
+
+/// From inside `io`'s section, without the GVL: whether an interrupt (kill,
+/// raise, a signal) is pending for the Ruby thread. Taking the GVL back here
+/// would let Ruby act on the interrupt inside our frames; reading the
+/// thread's interrupt flag does not.
+fn interrupted() -> bool {
+    let thread = RUBY_THREAD.with(|slot| slot.get());
+    // SAFETY: `thread` is the live Ruby thread running this very call (it
+    // cannot be collected while it runs); rb_thread_interrupted only reads
+    // its interrupt flag, which Ruby sets atomically from other threads.
+    thread != 0 && unsafe { rb_sys::rb_thread_interrupted(thread) } != 0
 }
 
 pub(crate) fn store_error(ruby: &Ruby, error: StoreError) -> Error {

@@ -8,6 +8,7 @@
 //! [`StoreError::Stale`] and writes nothing, so progress never regresses.
 
 mod backend;
+pub mod busy;
 mod checksum;
 mod clock;
 mod durability;
@@ -657,23 +658,10 @@ impl Shared {
         self.backend.prune(Some(cutoff)).map(|_| ())
     }
 
-    /// Runs a write that another process's write lock may hold up (SQLite:
-    /// a writer paused inside its commit), trying again for up to one lease:
-    /// a pause shorter than that costs the job a wait, never an error. After
-    /// a lease the error stands (by then this execution's own lease may be
-    /// gone too).
-    fn retry_busy<T>(
-        &self,
-        mut op: impl FnMut() -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        let give_up = std::time::Instant::now() + self.options.lease;
-        loop {
-            match op() {
-                Err(StoreError::Busy { .. }) if std::time::Instant::now() < give_up => {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                other => return other,
-            }
-        }
+    /// Runs a write that another process's write lock may hold up, trying
+    /// again for up to one lease (see `busy`). After a lease the error
+    /// stands: by then this execution's own lease may be gone too.
+    fn retry_busy<T>(&self, op: impl FnMut() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        busy::retry(self.options.lease, op)
     }
 }
