@@ -53,6 +53,7 @@ module Holdfast
       return version if %w[-v --version].include?(command)
       raise Failure.new("unknown command #{command.inspect}; the commands are: #{COMMANDS.keys.join(", ")}", USAGE) unless COMMANDS.key?(command)
 
+      @command = command
       parser = parser_for(command)
       args = parser.parse(argv)
       return OK if @options[:help]
@@ -105,9 +106,9 @@ module Holdfast
     end
 
     USAGES = {
-      "list" => "[--state in_flight|orphaned|completed|any] [--job-class NAME] [--limit N]",
+      "list" => "[--state in_flight|orphaned|quarantined|completed|any] [--job-class NAME] [--limit N]",
       "show" => "JOB_ID",
-      "recover" => "[--dry-run] [--limit N]",
+      "recover" => "[--dry-run] [--limit N] | JOB_ID --force",
       "discard" => "JOB_ID",
       "prune" => "--completed-before DURATION (e.g. 7d, 12h, 30m, 90s)",
       "locks" => "PID [--timeout SECONDS]"
@@ -116,7 +117,9 @@ module Holdfast
 
     def options_list(o)
       @options[:state] = "in_flight"
-      o.on("--state STATE", %w[in_flight orphaned completed any], "which records (default in_flight)") { |v| @options[:state] = v }
+      o.on("--state STATE", %w[in_flight orphaned quarantined completed any], "which records (default in_flight)") do |v|
+        @options[:state] = v
+      end
       o.on("--job-class NAME", "one job class") { |v| @options[:job_class] = v }
       o.on("--limit N", Integer, "at most N records (default 100)") { |v| @options[:limit] = v }
     end
@@ -124,6 +127,7 @@ module Holdfast
     def options_recover(o)
       o.on("--dry-run", "list the orphans recovery would take; claim nothing") { @options[:dry_run] = true }
       o.on("--limit N", Integer, "at most N orphans (default 100)") { |v| @options[:limit] = v }
+      o.on("--force", "with JOB_ID: recover that job whatever its lease or quarantine") { @options[:force] = true }
     end
 
     def options_prune(o)
@@ -149,6 +153,8 @@ module Holdfast
     end
 
     def run_recover(args)
+      return recover_one(args.first) if args.size == 1 && !@options[:dry_run]
+
       no_arguments(args, "recover")
       limit = @options[:limit] || 100
       if @options[:dry_run]
@@ -157,15 +163,34 @@ module Holdfast
         Records.table(@out, orphans) unless orphans.empty?
         return OK
       end
-      boot(app_path) if !app_loaded? && app_path
-      unless app_loaded?
-        raise Failure.new("recover re-enqueues through the app's Active Job adapter: run it in the Rails app's " \
-                          "directory or pass --app (--dry-run works anywhere)", USAGE)
-      end
-
+      need_app
       ids = Holdfast.recover_orphans!(store: store, limit: limit)
       @out.puts "re-enqueued #{ids.size} orphan#{"s" unless ids.size == 1}#{ids.empty? ? "" : ": #{ids.join(", ")}"}"
       OK
+    end
+
+    # `recover JOB_ID --force`: a quarantined (or any in-flight) job, taken
+    # whatever its lease and re-enqueued.
+    def recover_one(job_id)
+      unless @options[:force]
+        raise Failure.new("recover JOB_ID takes the job whatever its lease or quarantine: add --force to mean it", USAGE)
+      end
+
+      need_app
+      claim = store.claim_one(job_id) or
+        raise Failure.new("no in-flight record with a payload for job #{job_id.inspect} in #{store.location}", NOT_FOUND)
+      raise Failure.new("could not re-enqueue #{job_id} (see the log)") unless Holdfast.wrapped_reenqueue(claim, store)
+
+      @out.puts "re-enqueued #{job_id}"
+      OK
+    end
+
+    def need_app
+      boot(app_path) if !app_loaded? && app_path
+      return if app_loaded?
+
+      raise Failure.new("recover re-enqueues through the app's Active Job adapter: run it in the Rails app's " \
+                        "directory or pass --app (--dry-run works anywhere)", USAGE)
     end
 
     def run_discard(args)
@@ -213,6 +238,16 @@ module Holdfast
       @store ||= open_store
     end
 
+    # Commands that only look open a named store read-only: they never
+    # create, migrate or switch a file, and refuse one that is not a
+    # Holdfast store without touching it.
+    READ_ONLY = %w[list show locks].freeze
+    private_constant :READ_ONLY
+
+    def read_only?
+      READ_ONLY.include?(@command) || (@command == "recover" && @options[:dry_run])
+    end
+
     def open_store
       if @options[:store]
         open_named(@options[:store])
@@ -233,7 +268,8 @@ module Holdfast
       path = Store.sqlite_file(text)
       raise Failure.new("no store at #{path}", NOT_FOUND) if path && !File.exist?(path)
 
-      Store.url?(text) ? Store.from_url(text) : Store.sqlite(text)
+      options = read_only? ? { read_only: true } : {}
+      Store.url?(text) ? Store.from_url(text, **options) : Store.sqlite(text, **options)
     end
 
     # Run from a rake task (rails holdfast:list), the app is already loaded.

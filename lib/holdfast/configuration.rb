@@ -22,13 +22,25 @@ module Holdfast
     # store's default, 15). A job whose process died is recovered once its
     # lease runs out.
     # +retention+: seconds a completed record is kept (nil: until pruned).
-    attr_accessor :store, :durability, :lease, :retention
+    # +recovery_timeout+: seconds a recovered job may wait in its queue
+    # before recovery may take it again (nil: 3600).
+    # +max_recoveries+: recoveries in a row at one cursor before a job is
+    # quarantined as a crash loop (nil: 3).
+    attr_accessor :store, :durability, :lease, :retention, :recovery_timeout, :max_recoveries
 
     def initialize
       @store = nil
       @durability = :every_checkpoint
       @lease = nil
       @retention = nil
+      @recovery_timeout = nil
+      @max_recoveries = nil
+    end
+
+    # The options every store Holdfast opens from a URL or path takes.
+    def store_options
+      { durability: durability, lease: lease, retention: retention, recovery_timeout: recovery_timeout,
+        max_recoveries: max_recoveries }
     end
   end
 
@@ -91,19 +103,19 @@ module Holdfast
       when Store then setting
       when nil
         path = File.expand_path(Configuration::DEFAULT_FILE)
-        store = Store.sqlite(path, durability: config.durability, lease: config.lease, retention: config.retention)
+        store = Store.sqlite(path, **config.store_options)
         line = "Holdfast: continuation progress is kept in #{path} (set Holdfast.config.store to change it)"
         logger ? logger.info(line) : warn(line)
         store
       else
         text = setting.to_s
         if Store.url?(text)
-          Store.from_url(text, durability: config.durability, lease: config.lease, retention: config.retention)
+          Store.from_url(text, **config.store_options)
         else
           # Directories made for the store are its owner's only, as the
           # store's files are.
           FileUtils.mkdir_p(File.dirname(File.absolute_path(text)), mode: 0o700) unless text.start_with?("~")
-          Store.sqlite(text, durability: config.durability, lease: config.lease, retention: config.retention)
+          Store.sqlite(text, **config.store_options)
         end
       end
     end

@@ -32,6 +32,11 @@ module Holdfast
   # the database went away). The message names the store (never a password).
   class StoreError < Error; end
 
+  # Another process held the store's write lock past its busy timeout (it
+  # is paused, stopped in a debugger, or its VM froze); nothing was written,
+  # and trying again later is safe.
+  class StoreBusyError < StoreError; end
+
   # The store's file exists but is not a Holdfast store; it was left alone.
   class NotADatabaseError < StoreError; end
 

@@ -28,6 +28,10 @@ module Holdfast
   #   config.holdfast.recovery_interval    # seconds between recovery passes (default 5)
   #   config.holdfast.retention            # seconds completed records are kept (default:
   #                                        # until pruned)
+  #   config.holdfast.recovery_timeout     # seconds a recovered job may wait in its queue
+  #                                        # before recovery may take it again (default 3600)
+  #   config.holdfast.max_recoveries       # recoveries in a row at one cursor before a
+  #                                        # crash-looping job is quarantined (default 3)
   #   config.holdfast.lock_snapshots       # true (SIGURG), a signal name, or false: how
   #                                        # `holdfast locks PID` asks this process
   #
@@ -44,6 +48,8 @@ module Holdfast
     config.holdfast.recovery = true
     config.holdfast.recovery_interval = 5
     config.holdfast.retention = nil
+    config.holdfast.recovery_timeout = nil
+    config.holdfast.max_recoveries = nil
     config.holdfast.lock_snapshots = true
 
     class << self
@@ -82,6 +88,8 @@ module Holdfast
         config.durability = settings[:durability]
         config.lease = settings[:lease]
         config.retention = settings[:retention]
+        config.recovery_timeout = settings[:recovery_timeout]
+        config.max_recoveries = settings[:max_recoveries]
       end
       ::ActiveSupport.on_load(:active_job) { require_relative "continuable" }
     end

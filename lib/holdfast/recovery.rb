@@ -1,6 +1,7 @@
 # frozen_string_literal: true
 
 require "json"
+require "set"
 
 module Holdfast
   # Brings back jobs whose process died mid-run. Every execution of a
@@ -21,28 +22,80 @@ module Holdfast
     module_function
 
     # Claims and re-enqueues up to +limit+ orphans; returns their job ids.
-    # An orphan that cannot be re-enqueued (its class is gone, the queue is
-    # down) is logged and comes up again once the claim's lease runs out.
+    # An orphan whose job class no longer loads is quarantined at once; one
+    # that cannot be re-enqueued for another reason (the queue is down) is
+    # logged and comes up again once the claim's recovery timeout passes.
+    # A crash loop (the store's max_recoveries in a row at one cursor) is
+    # quarantined by the store: "quarantine.holdfast" and an error line
+    # name the job, step and cursor. Damaged records are logged once and
+    # skipped; a store whose write lock a paused process holds skips this
+    # round (logged once until it frees).
     def recover_orphans!(store: Holdfast.continuation_store, limit: 100)
       return [] unless store
 
-      store.claim_orphans(limit: limit).filter_map { |orphan| reenqueue(orphan) }
+      swept = begin
+        store.sweep_orphans(limit: limit)
+      rescue StoreBusyError => e
+        warn_once(:busy, "Holdfast: recovery skipped a round: #{e.message}")
+        return []
+      end
+      reported.delete(:busy)
+      swept["damaged"].each do |damaged|
+        warn_once([:damaged, damaged["job_id"]], "Holdfast: recovery skipped a damaged record: #{damaged["damaged"]}")
+      end
+      swept["quarantined"].each { |record| quarantined(record) }
+      swept["claimed"].filter_map { |orphan| reenqueue(orphan, store) }
     end
 
-    def reenqueue(orphan)
-      job = ::ActiveJob::Base.deserialize(JSON.parse(orphan.fetch("payload")))
+    def reenqueue(orphan, store = Holdfast.continuation_store)
+      job = begin
+        ::ActiveJob::Base.deserialize(JSON.parse(orphan.fetch("payload")))
+      rescue NameError, JSON::ParserError => e
+        reason = "recovery cannot re-enqueue it: #{e.class}: #{e.message}"
+        if store&.quarantine(orphan["job_id"], token: orphan["token"], reason: reason)
+          quarantined(store.get(orphan["job_id"]) || orphan.merge("quarantine_reason" => reason))
+        end
+        return nil
+      end
       # Due now: it was running when its process died.
       job.scheduled_at = nil if job.respond_to?(:scheduled_at=)
       raise "the enqueue was aborted by a before_enqueue callback" unless Backends.redeliver(job)
 
       logger&.info("Holdfast: re-enqueued #{orphan["job_class"]} (Job ID: #{orphan["job_id"]}), whose process " \
                    "#{orphan["expired_owner"]} stopped renewing its lease at #{orphan["expired_at"].utc.iso8601(3)}; " \
-                   "it resumes from the store")
+                   "it resumes from the store (recovery #{orphan["recoveries"]} in a row at this point)")
       orphan["job_id"]
     rescue StandardError, ScriptError => e
       logger&.error("Holdfast: could not re-enqueue orphan #{orphan["job_class"]} (Job ID: #{orphan["job_id"]}): " \
-                    "#{e.class}: #{e.message}; it is tried again when this claim's lease runs out")
+                    "#{e.class}: #{e.message}; it is tried again when this claim's recovery timeout passes")
       nil
+    end
+
+    # Reports a job recovery gave up on: an event and an error line naming
+    # it, its step and cursor, and why.
+    def quarantined(record)
+      payload = { job_id: record["job_id"], job_class: record["job_class"], step: record["current"]&.first,
+                  cursor: record["cursor"], recoveries: record["recoveries"], reason: record["quarantine_reason"] }
+      if defined?(::ActiveSupport::Notifications)
+        ::ActiveSupport::Notifications.instrument("quarantine.holdfast", payload)
+      end
+      logger&.error("Holdfast: quarantined #{payload[:job_class]} (Job ID: #{payload[:job_id]}) at step " \
+                    "#{payload[:step].inspect}, cursor #{payload[:cursor].inspect}: #{payload[:reason]}. It is not " \
+                    "re-enqueued; `holdfast recover #{payload[:job_id]} --force` runs it again, " \
+                    "`holdfast discard #{payload[:job_id]}` drops it")
+    end
+
+    # Logs +message+ once per +key+ in this process (a damaged record, a
+    # busy store), not every sweep.
+    def warn_once(key, message)
+      return if reported.include?(key)
+
+      reported << key
+      logger&.warn(message)
+    end
+
+    def reported
+      @reported ||= Set.new
     end
 
     def logger
@@ -55,6 +108,13 @@ module Holdfast
     def recover_orphans!(**options)
       require "active_job"
       wrapped { Recovery.recover_orphans!(**options) }
+    end
+
+    # Re-enqueues one claim (from Store#claim_one), inside the app's
+    # executor; the job id, or nil when it could not be (logged).
+    def wrapped_reenqueue(claim, store)
+      require "active_job"
+      wrapped { Recovery.reenqueue(claim, store) }
     end
 
     # Starts a thread in this process that recovers orphans every

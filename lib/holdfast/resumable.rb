@@ -60,14 +60,16 @@ module Holdfast
 
     # Runs the block with this run, in the executor. See Holdfast.resumable.
     def perform(restart: false)
-      record = @store.get(@key)
-      if record && record["completed_at"] && !restart
+      # One store operation: a finished key is left alone (two runs racing
+      # cannot both start it over), or begun (restarted when asked).
+      @execution = @store.begin_execution(@key, "Holdfast::Resumable", restart: restart)
+      unless @execution.began?
+        record = @execution.progress
         log(:info, "#{@key} already completed at #{record["completed_at"].utc.iso8601}; not run again (restart: true runs it anew)")
         return Result.new(key: @key, status: :already_completed, resumptions: record["resumptions"],
                           completed_at: record["completed_at"])
       end
 
-      @execution = @store.begin_execution(@key, "Holdfast::Resumable")
       @started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
       stored = @execution.progress
       @continuation = if stored && stored["completed_at"].nil?

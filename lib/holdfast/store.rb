@@ -33,26 +33,38 @@ module Holdfast
       # unless renewed (its checkpoints and this process's heartbeat renew
       # it; default 15). A job whose lease ran out (its process died) is an
       # orphan that Holdfast.recover_orphans! re-enqueues.
-      def sqlite(path, durability: :every_checkpoint, synchronous: :full, busy_timeout: 5, max_cursor_bytes: nil,
-                 retention: nil, lease: nil)
+      #
+      # And +recovery_timeout+: seconds a recovery claim holds a job for the
+      # copy it re-enqueued, until that copy begins (default 3600; a copy
+      # that waits longer in its queue may be recovered once more, and a
+      # copy that runs after the job completed does nothing);
+      # +max_recoveries+: recoveries in a row at the same progress before
+      # the job is quarantined as a crash loop (default 3).
+      #
+      # +read_only+: open only to read (list, show, a dry run). Nothing in
+      # the file or database is created, migrated or switched; a missing
+      # file, an empty one, or a database that is not a Holdfast store is
+      # an error, and writes raise.
+      def sqlite(path, durability: :every_checkpoint, synchronous: :full, busy_timeout: 5, read_only: false, **common)
         unless %i[full normal].include?(synchronous)
           raise ArgumentError, "synchronous must be :full or :normal, got #{synchronous.inspect}"
         end
 
         __open_sqlite(sqlite_path(path), synchronous == :normal,
                       milliseconds(busy_timeout, "busy_timeout", minimum: 0, maximum: 2**31 - 1),
-                      common(durability, max_cursor_bytes, retention, lease))
+                      common(durability, **common), read_only ? true : false)
       end
 
-      # +table+ is created if absent; the URL's password never appears in
-      # errors.
-      def postgres(url, durability: :every_checkpoint, table: "holdfast_continuations", max_cursor_bytes: nil,
-                   retention: nil, lease: nil)
-        __open_postgres(url.to_s, table.to_s, common(durability, max_cursor_bytes, retention, lease))
+      # +table+ is created if absent (never with +read_only+); the URL's
+      # password never appears in errors.
+      def postgres(url, durability: :every_checkpoint, table: "holdfast_continuations", read_only: false, **common)
+        __open_postgres(url.to_s, table.to_s, common(durability, **common), read_only ? true : false)
       end
 
-      def memory(durability: :every_checkpoint, max_cursor_bytes: nil, retention: nil, lease: nil)
-        __open_memory(common(durability, max_cursor_bytes, retention, lease))
+      def memory(durability: :every_checkpoint, read_only: false, **common)
+        raise ArgumentError, "a memory store cannot be opened read-only: it has nothing to read" if read_only
+
+        __open_memory(common(durability, **common))
       end
 
       # "sqlite:///absolute/path", "sqlite://relative/path",
@@ -71,7 +83,7 @@ module Holdfast
         case text
         when /\Asqlite:(?:\/\/)?(.*)\z/m then sqlite(url_path(Regexp.last_match(1), text), **options)
         when %r{\Apostgres(ql)?://} then postgres(text, **options)
-        when %r{\Amemory:(//)?\z} then memory(**options)
+        when %r{\Amemory:(//)?\z} then memory(**options.except(:read_only))
         else
           raise ArgumentError, "#{Holdfast::Store.redact(text).inspect} is not a store URL: use sqlite:///path/to/file, " \
                                "postgres://user:password@host/database or memory:"
@@ -169,9 +181,16 @@ module Holdfast
         rounded
       end
 
-      def common(durability, max_cursor_bytes, retention, lease)
+      def common(durability, max_cursor_bytes: nil, retention: nil, lease: nil, recovery_timeout: nil,
+                 max_recoveries: nil)
         lease_ms = lease && milliseconds(lease, "lease", minimum: 1000, maximum: 86_400_000)
-        [durability_name(durability), max_cursor_bytes, retention_ms(retention), lease_ms]
+        timeout_ms = recovery_timeout && milliseconds(recovery_timeout, "recovery_timeout", minimum: 1000,
+                                                                                          maximum: 604_800_000)
+        unless max_recoveries.nil? || (max_recoveries.is_a?(Integer) && max_recoveries.between?(1, 1000))
+          raise ArgumentError, "max_recoveries must be an Integer from 1 to 1000, got #{max_recoveries.inspect}"
+        end
+
+        [durability_name(durability), max_cursor_bytes, retention_ms(retention), lease_ms, timeout_ms, max_recoveries]
       end
 
       def retention_ms(retention)
@@ -190,8 +209,11 @@ module Holdfast
       Store.with_cursor(__get(Store.name_arg(job_id, "job id")))
     end
 
-    # Records by state (:in_flight, :completed or :any) and job class, most
-    # recently updated first unless +order+ is :oldest_first.
+    # Records by state (:in_flight, :quarantined, :completed or :any) and
+    # job class, most recently updated first unless +order+ is
+    # :oldest_first. A record that fails its integrity check is listed as
+    # { "job_id" => id, "damaged" => what is wrong } (get raises
+    # CorruptStoreError for it); the rest list as usual.
     def list(state: :in_flight, job_class: nil, limit: 100, order: :newest_first)
       unless %i[newest_first oldest_first].include?(order)
         raise ArgumentError, "order must be :newest_first or :oldest_first, got #{order.inspect}"
@@ -212,13 +234,17 @@ module Holdfast
     # Starts an execution of the job: a new fencing token (older executions
     # of the job, anywhere, get StaleExecutionError from now on) and the
     # progress to resume from.
-    def begin_execution(job_id, job_class, payload: nil)
+    #
+    # A job whose record is completed is not begun again (Execution#began?
+    # is false; the record is left as it was, and writes raise): a stale
+    # copy of a finished job does nothing. +restart+: start it over.
+    def begin_execution(job_id, job_class, payload: nil, restart: false)
       job_class = job_class.name if job_class.is_a?(Module)
       unless payload.nil? || payload.is_a?(String)
         raise ArgumentError, "payload must be a String (serialize it first, e.g. to JSON), got #{payload.class}"
       end
 
-      __begin(Store.name_arg(job_id, "job id"), Store.name_arg(job_class, "job class"), payload)
+      __begin(Store.name_arg(job_id, "job id"), Store.name_arg(job_class, "job class"), payload, restart ? true : false)
     end
 
     # Claims up to +limit+ orphans (in flight, their lease run out, a
@@ -229,11 +255,35 @@ module Holdfast
     # same orphan. Returns Hashes: "job_id", "job_class", "payload",
     # "token", "expired_owner", "expired_at".
     def claim_orphans(limit: 100)
+      sweep_orphans(limit: limit).fetch("claimed")
+    end
+
+    # One pass of recovery: { "claimed" => claims as claim_orphans returns
+    # them (with "recoveries": in a row at this progress), "quarantined" =>
+    # records recovery gave up on now (a crash loop: "quarantine_reason"
+    # says where), "damaged" => [{ "job_id", "damaged" }] records skipped }.
+    # Raises StoreBusyError when another process holds the write lock (a
+    # paused writer): nothing was claimed; try again next round.
+    def sweep_orphans(limit: 100)
       __claim_orphans(Integer(limit))
     end
 
+    # An operator's forced recovery: claims the job whatever its lease or
+    # quarantine (lifting it). The claim Hash, or nil when there is no
+    # in-flight record with a payload for +job_id+.
+    def claim_one(job_id)
+      __claim_one(Store.name_arg(job_id, "job id"))
+    end
+
+    # Quarantines a claimed job that cannot be re-enqueued (its class does
+    # not load), if +token+ is still its newest; true if it was.
+    def quarantine(job_id, token:, reason:)
+      __quarantine(Store.name_arg(job_id, "job id"), Integer(token), reason.to_s)
+    end
+
     # Deletes the job's record, in flight or not; true if there was one. An
-    # execution still running stops at its next checkpoint.
+    # execution still running stops at its next checkpoint; the job id's
+    # tokens never go back (a new execution gets a newer one).
     def discard(job_id)
       __discard(Store.name_arg(job_id, "job id"))
     end
@@ -288,7 +338,8 @@ module Holdfast
     end
 
     # The extension's entry points; the methods above are the API.
-    private :__get, :__list, :__prune, :__begin, :__claim_orphans, :__discard, :__durability
+    private :__get, :__list, :__prune, :__begin, :__claim_orphans, :__claim_one, :__quarantine, :__discard,
+            :__durability
     private_class_method :__open_sqlite, :__open_postgres, :__open_memory
 
     # One execution of a job (see Store#begin_execution).

@@ -88,7 +88,7 @@ class CLIAppTest < Minitest::Test
     assert status.success?, err
     initializer = File.join(@dir, "config", "initializers", "holdfast.rb")
     text = File.read(initializer)
-    %w[store durability retention lease recovery recovery_interval lock_snapshots lock_wait_threshold
+    %w[store durability retention lease recovery_timeout max_recoveries recovery recovery_interval lock_snapshots lock_wait_threshold
        unwrapped_code].each { |setting| assert_match(/^  # config\.holdfast\.#{setting} = /, text) }
     # Uncommented, the settings reach Holdfast when the app boots.
     File.write(initializer, text.sub("# config.holdfast.lease = 15", "config.holdfast.lease = 7")

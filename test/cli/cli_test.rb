@@ -165,7 +165,7 @@ class CLIStoreTest < Minitest::Test
     assert_equal 2, holdfast[2]
     out, _, code = holdfast("list", "--help")
     assert_equal 0, code
-    assert_match(/\Ausage: holdfast list \[--state in_flight\|orphaned\|completed\|any\]/, out)
+    assert_match(/\Ausage: holdfast list \[--state in_flight\|orphaned\|quarantined\|completed\|any\]/, out)
     assert_equal [2, "holdfast: show needs JOB_ID (holdfast show --help)\n"], holdfast("show", "--store", "x")[1..].reverse
     _, err, code = holdfast("list", "--state", "sleeping", "--store", "x")
     assert_equal 2, code
@@ -186,5 +186,55 @@ class CLIStoreTest < Minitest::Test
     assert_equal 1, code
     assert_match(%r{postgres://app:\*\*\*@127\.0\.0\.1:1/x}, err)
     refute_match(/hunter2/, err)
+  end
+
+  # Issue 20, defect 7: read-only commands on a database that is not a
+  # Holdfast store (another program's, an empty file) change nothing.
+  def test_reads_leave_foreign_databases_byte_for_byte_unchanged
+    require "sqlite3"
+    foreign = File.join(@dir, "other.db")
+    db = SQLite3::Database.new(foreign)
+    db.execute("CREATE TABLE accounts (id INTEGER PRIMARY KEY, name TEXT)")
+    db.execute("INSERT INTO accounts (name) VALUES ('ada')")
+    db.close
+    versioned = File.join(@dir, "versioned.db")
+    db = SQLite3::Database.new(versioned)
+    db.execute("PRAGMA user_version = 7")
+    db.close
+    empty = File.join(@dir, "empty.db")
+    File.write(empty, "")
+    [foreign, versioned, empty].each do |path|
+      before = File.binread(path)
+      [%w[list], %w[list --state any], %w[show some-job], %w[recover --dry-run]].each do |command|
+        _, err, code = holdfast(*command, "--store", path)
+        refute_equal 0, code, "#{command.join(" ")} on #{File.basename(path)} should fail"
+        assert_match(/not a Holdfast store|no store at|no Holdfast store/, err, command.join(" "))
+      end
+      assert_equal before, File.binread(path), "#{File.basename(path)} changed"
+      refute File.exist?("#{path}-wal"), "#{File.basename(path)} switched to WAL"
+    end
+  end
+
+  # Issue 20, defect 8: a crash-looping job is quarantined; the command
+  # lists it and takes it back on request.
+  def test_quarantined_jobs_are_listed_and_recovered_on_request
+    path = File.join(@dir, "store.sqlite3")
+    store = Holdfast::Store.sqlite(path, lease: 1, max_recoveries: 1)
+    looping = store.begin_execution("looping-1", "ImportJob", payload: payload("looping-1"))
+    looping.checkpoint(current: ["process", "[7]"])
+    store.quarantine("looping-1", token: looping.token, reason: "killed 2 times at process [7]")
+    store.close
+    out, err, code = holdfast("list", "--state", "quarantined", "--store", path)
+    assert_equal 0, code, err
+    assert_equal ["looping-1"], ids(out)
+    assert_match(/quarantined/, out)
+    out, = holdfast("show", "looping-1", "--store", path)
+    assert_match(/killed 2 times at process \[7\]/, out)
+    _, err, code = holdfast("recover", "looping-1", "--store", path)
+    assert_equal 2, code
+    assert_match(/--force/, err)
+    reopened = Holdfast::Store.sqlite(path)
+    assert reopened.get("looping-1")["quarantined_at"], "refused without --force: still quarantined"
+    reopened.close
   end
 end

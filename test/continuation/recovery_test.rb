@@ -70,4 +70,53 @@ class RecoveryTest < ContinuationTestCase
     sleep 1.1
     assert_empty store.claim_orphans
   end
+
+  # Issue 20, defect 1: a recovered job that waits in a busy queue longer
+  # than a lease is not claimed again, and a second copy of it (redelivery,
+  # an old retry) that runs after the first finished does nothing.
+  test "a recovered job left in a backlog past its lease is claimed once, and a late copy does not redo it" do
+    Dir.mktmpdir do |dir|
+      log = File.join(dir, "processed.log")
+      path = File.join(dir, "store.sqlite3")
+      # The worker's store, closed without releasing: its lease is left to
+      # run out (1 s) as a killed process's would.
+      worker = Holdfast::Store.sqlite(path, lease: 1)
+      dead = worker.begin_execution("backlog", "CountJob",
+                                    payload: CountJob.new(40, 20, log, 0).tap { |j| j.job_id = "backlog" }.serialize.to_json)
+      dead.checkpoint(completed: [], current: ["s0", "[10]"])
+      worker.close
+      store = Holdfast::Store.sqlite(path, lease: 1)
+      Holdfast.configure { |c| c.store = store }
+      Timeout.timeout(10) { sleep 0.05 while Holdfast.recover_orphans!.empty? }
+      assert_equal ["backlog"], enqueued_jobs.map { |job| job["job_id"] }
+
+      # The copy waits in the queue for three leases: nobody claims it again.
+      3.times do
+        sleep 1.05
+        assert_empty Holdfast.recover_orphans!, "a queued recovered copy is not claimed again"
+      end
+      copy = enqueued_jobs.first
+      2.times { ActiveJob::Base.execute(JSON.parse(copy.reject { |key, _| key.is_a?(Symbol) }.to_json)) }
+
+      items = File.readlines(log).map { |line| Integer(line.split.first) }
+      assert_equal (10...40).to_a, items, "resumed at the cursor once; the second copy did nothing"
+      refute_nil store.get("backlog")["completed_at"]
+    ensure
+      store&.close
+    end
+  end
+
+  # Issue 20, defect 2: after a discard, a new execution of the same job id
+  # gets a token above the old one's, so the old one is fenced off.
+  test "a discarded job's running execution is fenced off by a new execution of the same id" do
+    store = Holdfast::Store.memory
+    old = store.begin_execution("reused", "CountJob")
+    old.checkpoint(current: ["s0", "[5]"])
+    assert store.discard("reused")
+    fresh = store.begin_execution("reused", "CountJob")
+    assert_operator fresh.token, :>, old.token
+    assert_raises(Holdfast::Continuation::StaleExecutionError) { old.checkpoint(current: ["s0", "[6]"]) }
+    assert_raises(Holdfast::Continuation::StaleExecutionError) { old.complete }
+    assert_nil store.get("reused")["completed_at"]
+  end
 end

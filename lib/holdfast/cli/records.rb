@@ -11,15 +11,18 @@ module Holdfast
 
       # Where a record stands: "running" (its lease is live), "orphaned"
       # (its lease ran out: its process died), "queued" (stopped and handed
-      # back to its backend, no lease) or "completed".
+      # back to its backend, no lease), "quarantined" (recovery gave up on
+      # it), "completed", or "damaged" (it failed its integrity check).
       def state(record, now = Time.now)
+        return "damaged" if record["damaged"]
         return "completed" if record["completed_at"]
+        return "quarantined" if record["quarantined_at"]
         return "queued" unless record["lease_expires_at"]
 
         record["lease_expires_at"] <= now ? "orphaned" : "running"
       end
 
-      # +state+: in_flight, orphaned, completed or any.
+      # +state+: in_flight, orphaned, quarantined, completed or any.
       def list(store, state, job_class: nil, limit: 100)
         return store.list(state: state.to_sym, job_class: job_class, limit: limit) unless state == "orphaned"
 
@@ -29,6 +32,8 @@ module Holdfast
       end
 
       def json(record)
+        return record.merge("state" => "damaged") if record["damaged"]
+
         payload = record["payload"] && parse(record["payload"])
         record.merge("state" => state(record), "payload" => payload).transform_values do |value|
           value.is_a?(Time) ? value.utc.iso8601(3) : value
@@ -43,13 +48,17 @@ module Holdfast
           return
         end
         now = Time.now
+        damaged = records.select { |r| r["damaged"] }
         rows = records.map do |r|
+          next [r["job_id"] || "?", "-", "damaged", "-", "-", "-", "-", "-"] if r["damaged"]
+
           step, = r["current"]
           [r["job_id"], r["job_class"], state(r, now), step || "-", short(r["cursor"]), r["resumptions"].to_s,
            lease(r, now), ago(r["updated_at"], now)]
         end
         widths = COLUMNS.each_index.map { |i| ([COLUMNS[i]] + rows.map { |row| row[i] }).map(&:size).max }
         [COLUMNS, *rows].each { |row| out.puts row.each_with_index.map { |cell, i| cell.ljust(widths[i]) }.join("  ").rstrip }
+        damaged.each { |r| out.puts "damaged: #{r["damaged"]}" }
       end
 
       def show(out, record)
@@ -66,8 +75,13 @@ module Holdfast
           ["lease", lease(record, now, long: true)],
           ["created", "#{record["created_at"].utc.iso8601} (#{ago(record["created_at"], now)})"],
           ["updated", "#{record["updated_at"].utc.iso8601} (#{ago(record["updated_at"], now)})"],
-          ["completed", record["completed_at"] ? record["completed_at"].utc.iso8601 : "-"]
+          ["completed", record["completed_at"] ? record["completed_at"].utc.iso8601 : "-"],
+          ["recoveries", "#{record["recoveries"]} in a row at this point"]
         ]
+        if record["quarantined_at"]
+          lines << ["quarantined", "#{record["quarantined_at"].utc.iso8601}: #{record["quarantine_reason"]} " \
+                                   "(holdfast recover #{record["job_id"]} --force runs it again)"]
+        end
         lines.concat(payload_lines(record["payload"]))
         width = lines.map { |label, _| label.size }.max
         lines.each { |label, value| out.puts "#{label.ljust(width)}  #{value}" }

@@ -118,6 +118,8 @@ module Holdfast
       @__holdfast_started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
       store = Holdfast.continuation_store
       @__holdfast_durable = store && Continuation::Durable.begin(self, store)
+      return @__holdfast_durable.already_completed if @__holdfast_durable && !@__holdfast_durable.began?
+
       if continuation.started?
         self.resumptions += 1
         __holdfast_instrument(:resume, **continuation.instrumentation)

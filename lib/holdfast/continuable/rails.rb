@@ -96,6 +96,8 @@ module Holdfast
         @__holdfast_resumed = false
         store = Holdfast.continuation_store
         @__holdfast_durable = store && Durable.begin(self, store)
+        return @__holdfast_durable.already_completed if @__holdfast_durable && !@__holdfast_durable.began?
+
         result = super
         @__holdfast_durable&.complete unless @__holdfast_resumed
         result

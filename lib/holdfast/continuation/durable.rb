@@ -58,12 +58,28 @@ module Holdfast
       # logged, not raised: it must not hide the job's own outcome, and the
       # lease runs out by itself.
       def finish
-        return if @finished
+        return if @finished || !began?
 
         @finished = true
         @execution.release(keep_lease: Holdfast.stopping? && Backends.in_memory_queue?(@job.class.queue_adapter))
       rescue Holdfast::StoreError, Continuation::StaleExecutionError, ArgumentError => e
         @job.logger&.warn("Holdfast: releasing #{@job.class.name} (Job ID: #{@job.job_id}): #{e.message}")
+      end
+
+      # False when the job's record is completed: this copy of the job (a
+      # second recovery, a backend's redelivery, an old retry) must do
+      # nothing. The store decided it in the same operation as the begin.
+      def began?
+        @execution.began?
+      end
+
+      # Logs that this copy of a finished job does nothing.
+      def already_completed
+        completed_at = @execution.progress&.fetch("completed_at", nil)
+        at = completed_at ? " at #{completed_at.utc.iso8601(3)}" : ""
+        @job.logger&.info("Holdfast: #{@job.class.name} (Job ID: #{@job.job_id}) already completed#{at}; " \
+                          "this copy does nothing (enqueue it with a new job id to run it again)")
+        nil
       end
 
       # Logs that a newer execution took the job over: this one stops

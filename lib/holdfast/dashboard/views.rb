@@ -28,6 +28,7 @@ module Holdfast
         td.cursor { max-width: 16rem; overflow: hidden; text-overflow: ellipsis; font-family: ui-monospace, monospace; }
         .state { padding: .1rem .45rem; border-radius: .6rem; font-size: .85rem; }
         .running { background: #e2efff; } .orphaned { background: #ffe0e0; color: #8a1010; font-weight: 600; }
+        .damaged, .quarantined { background: #fff0c2; color: #6b4a00; font-weight: 600; }
         .queued { background: #fff4d6; } .completed { background: #e3f4e6; }
         dl { display: grid; grid-template-columns: max-content 1fr; gap: .35rem 1rem; background: #fff; padding: 1rem; border: 1px solid #dde1e6; }
         dt { color: #56606b; } dd { margin: 0; overflow-wrap: anywhere; }
@@ -83,6 +84,8 @@ module Holdfast
         return "<p>None.</p>" if records.empty?
 
         rows = records.map do |r|
+          next damaged_row(r) if r["damaged"]
+
           state = Records.state(r, now)
           step, = r["current"]
           link = "#{request.script_name}/jobs/#{Rack::Utils.escape_path(r["job_id"])}"
@@ -93,6 +96,13 @@ module Holdfast
         end
         '<div class="table"><table><thead><tr><th>Job</th><th>Class</th><th>State</th><th>Step</th><th>Cursor</th>' \
           "<th>Resumed</th><th>Lease</th><th>Updated</th></tr></thead><tbody>#{rows.join}</tbody></table></div>"
+      end
+
+      # A record that failed its integrity check: named, never linked to a
+      # page that would only raise CorruptStoreError.
+      def damaged_row(record)
+        "<tr><td>#{h(record["job_id"] || "?")}</td><td>-</td><td><span class=\"state damaged\">damaged</span></td>" \
+          "<td colspan=\"5\">#{h(record["damaged"])}</td></tr>"
       end
 
       def job(record, request, token, notice)
