@@ -315,16 +315,15 @@ pub(crate) fn fresh_record(start: &Start, floor: u64, lease: Lease) -> Record {
     }
 }
 
-/// The outcome of a write whose token did not match.
+/// The outcome of a write whose token did not match. A write comes from an
+/// execution, and an execution exists only once its begin made the record:
+/// a record gone since then was discarded (or pruned), and the execution is
+/// as stale as one a newer execution took over. It must stop, not fail (a
+/// failure would be retried, and the retry would begin the job again).
 pub(crate) fn rejected(job_id: &str, token: u64, stored: Option<u64>) -> StoreError {
-    match stored {
-        Some(newest) => StoreError::Stale {
-            job_id: job_id.to_owned(),
-            token,
-            newest: Some(newest),
-        },
-        None => StoreError::NotFound {
-            job_id: job_id.to_owned(),
-        },
+    StoreError::Stale {
+        job_id: job_id.to_owned(),
+        token,
+        newest: stored,
     }
 }

@@ -5,8 +5,9 @@ use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StoreError {
-    /// A newer execution of this job took over its progress: this one must
-    /// stop without writing. Nothing was written.
+    /// A newer execution of this job took over its progress, or its record
+    /// was discarded since this execution began: this one must stop without
+    /// writing. Nothing was written.
     Stale {
         job_id: String,
         token: u64,
@@ -65,7 +66,7 @@ impl fmt::Display for StoreError {
                 write!(f, "execution {token} of job {job_id:?} is stale: ")?;
                 match newest {
                     Some(newest) => write!(f, "execution {newest} owns its progress now")?,
-                    None => write!(f, "a newer execution owns its progress now")?,
+                    None => write!(f, "its record was discarded since it began")?,
                 }
                 write!(f, "; this one must stop without writing (nothing was written)")
             }

@@ -524,6 +524,7 @@ pub fn tokens_never_go_back_across_discard_and_prune(o: &Opener) {
             .unwrap_err();
         assert!(matches!(error, StoreError::Stale { .. }), "{error:?}");
     }
+
     store
         .checkpoint(&new, at("s", b"1", &[]), Checkpoint::Interrupt)
         .unwrap();
@@ -545,5 +546,27 @@ pub fn tokens_never_go_back_across_discard_and_prune(o: &Opener) {
     assert_eq!(
         store.get(&id).unwrap().unwrap().progress,
         Progress::default()
+    );
+
+    // Discarded with nothing begun since: the running execution is stale
+    // too (it stops; a "not found" failure would be retried and begin the
+    // job again), and writes nothing back.
+    let running = store.begin_execution(&id, "Job").unwrap();
+    assert!(store.discard(&id).unwrap());
+    let error = store
+        .checkpoint(&running, at("s", b"7", &[]), Checkpoint::Interrupt)
+        .unwrap_err();
+    assert!(
+        matches!(&error, StoreError::Stale { newest: None, .. })
+            && error.to_string().contains("discarded since it began"),
+        "{error:?}: {error}"
+    );
+    assert!(matches!(
+        store.complete(&running, at("s", b"8", &[])),
+        Err(StoreError::Stale { .. })
+    ));
+    assert!(
+        store.get(&id).unwrap().is_none(),
+        "nothing was written back"
     );
 }
