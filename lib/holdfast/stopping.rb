@@ -3,6 +3,10 @@
 # Loaded with the gem (not with Active Job), so an initializer can call
 # Holdfast.trap_signals! before any job class loads.
 module Holdfast
+  # How long a trapped signal waits for this process's jobs to stop at
+  # their next checkpoint before it takes its default effect.
+  STOP_GRACE_SECONDS = 10
+
   class << self
     # Asks every continuable job in this process to stop at its next
     # checkpoint (reason :stopping); they are re-enqueued with their progress.
@@ -20,19 +24,42 @@ module Holdfast
     end
 
     # Installs handlers for the signals (e.g. "TERM", "INT") that call
-    # stop! and then the handler that was there before, if it was a Ruby
-    # one. A default or ignored disposition is not chained: the process
-    # keeps running and the jobs stop at their next checkpoint, so whatever
-    # runs them decides when to exit.
-    def trap_signals!(*signals)
+    # stop! and then what was there before:
+    # - a Ruby handler (Puma's, Sidekiq's) is called, and decides when the
+    #   process exits;
+    # - the default disposition still happens, once the jobs running here
+    #   stopped at their next checkpoint or +grace+ seconds passed
+    #   (STOP_GRACE_SECONDS by default): the process exits as it would
+    #   have, never ignoring the signal. A job still running then is ended
+    #   by the exit with its progress written and its lease kept, so
+    #   recovery resumes it;
+    # - an ignored signal stays ignored (the jobs stop; the process goes on).
+    def trap_signals!(*signals, grace: STOP_GRACE_SECONDS)
+      grace = Float(grace)
       signals.flatten.each do |signal|
         previous = nil
         previous = Signal.trap(signal) do |number|
           stop!
-          previous.call(number) if previous.respond_to?(:call)
+          if previous.respond_to?(:call)
+            previous.call(number)
+          elsif previous != "IGNORE"
+            default_after_stop(signal, previous, grace)
+          end
         end
       end
       nil
+    end
+
+    private
+
+    # A trap handler cannot wait on a lock: a thread waits for the jobs,
+    # then puts the signal's old disposition back and sends it again.
+    def default_after_stop(signal, previous, grace)
+      Thread.new do
+        Continuation::Durable.wait_idle(grace) if defined?(Continuation::Durable)
+        Signal.trap(signal, previous || "DEFAULT")
+        Process.kill(signal, Process.pid)
+      end
     end
   end
 end

@@ -4,14 +4,18 @@
 # process they kill.
 #
 # Environment: HOLDFAST_STORE_URL, HOLDFAST_DURABILITY (every_checkpoint,
-# step_boundaries, interval:<ms>), JOB_ID, ITEMS, STEP_SIZE, LOG, ITEM_DELAY (s).
+# step_boundaries, interval:<ms>), JOB_ID, ITEMS, STEP_SIZE, LOG, ITEM_DELAY (s);
+# ASYNC=1 runs the job on Active Job's :async adapter while the main thread
+# waits (as `rails runner` or Puma would), TRAP=1 calls
+# Holdfast.trap_signals!("TERM", "INT") first, INFO=1 logs step lines.
 
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
 require "active_job"
 require "holdfast"
 
 # Warnings (a superseded execution says so) reach the parent's pipe.
-ActiveJob::Base.logger = Logger.new($stderr, level: Logger::WARN)
+ActiveJob::Base.logger = Logger.new($stderr, level: ENV["INFO"] ? Logger::INFO : Logger::WARN)
+Holdfast.trap_signals!("TERM", "INT") if ENV["TRAP"]
 durability = ENV.fetch("HOLDFAST_DURABILITY")
 Holdfast.configure do |config|
   config.store = ENV.fetch("HOLDFAST_STORE_URL")
@@ -27,6 +31,12 @@ job = CountJob.new(Integer(ENV.fetch("ITEMS")), Integer(ENV.fetch("STEP_SIZE")),
 job.job_id = ENV.fetch("JOB_ID")
 $stdout.write("begin #{CONTINUABLE}\n")
 $stdout.flush
-job.perform_now
+if ENV["ASYNC"]
+  ActiveJob::Base.queue_adapter = :async
+  job.enqueue
+  sleep 0.05 until Holdfast.continuation_store.get(job.job_id)&.fetch("completed_at")
+else
+  job.perform_now
+end
 $stdout.write("done\n")
 Holdfast.continuation_store&.close

@@ -3,6 +3,7 @@
 require_relative "../continuation"
 require_relative "../continuation/interrupts"
 require_relative "../continuation/durable"
+require_relative "../continuation/unwind_report"
 require_relative "../continuation/log_subscriber"
 require_relative "extensions"
 
@@ -125,15 +126,20 @@ module Holdfast
         __holdfast_instrument(:resume, **continuation.instrumentation)
       end
       result = yield
+      settled = true
       @__holdfast_durable&.complete
       result
     rescue Continuation::Interrupt => e
+      settled = true
       __holdfast_resume(e)
     rescue Continuation::StaleExecutionError => e
+      settled = true
       Continuation::Durable.superseded(self, e)
     rescue Continuation::Error
+      settled = true
       raise
     rescue StandardError => e
+      settled = true
       raise unless resume_errors_after_advancing? && continuation.advanced?
 
       @__holdfast_durable&.record(interrupt: true)
@@ -141,7 +147,8 @@ module Holdfast
       # exception_executions counts it under).
       __holdfast_resume({ exception: e })
     ensure
-      @__holdfast_durable&.finish
+      # Not settled: Thread#kill, a process exit or a signal unwound it.
+      @__holdfast_durable&.finish(abandoned: !settled)
     end
 
     # Counts an execution under the key Rails 8.1 uses (the interrupt's or

@@ -4,6 +4,7 @@ require "active_job/continuation"
 require_relative "../continuation/cursor"
 require_relative "../continuation/interrupts"
 require_relative "../continuation/durable"
+require_relative "../continuation/unwind_report"
 require_relative "extensions"
 
 module Holdfast
@@ -99,12 +100,18 @@ module Holdfast
         return @__holdfast_durable.already_completed if @__holdfast_durable && !@__holdfast_durable.began?
 
         result = super
+        settled = true
         @__holdfast_durable&.complete unless @__holdfast_resumed
         result
       rescue StaleExecutionError => e
+        settled = true
         Durable.superseded(self, e)
+      rescue StandardError
+        settled = true
+        raise
       ensure
-        @__holdfast_durable&.finish
+        # Not settled: Thread#kill, a process exit or a signal unwound it.
+        @__holdfast_durable&.finish(abandoned: !settled)
       end
 
       # Rails calls this to re-enqueue the job after an interrupt, or after

@@ -42,10 +42,37 @@ module Holdfast
 
       attr_reader :execution
 
+      RUNNING = { count: 0 } # executions begun and not yet finished, in this process
+      RUNNING_LOCK = Mutex.new
+      RUNNING_CHANGED = ConditionVariable.new
+
+      # Waits (at most +seconds+) until no execution in this process is
+      # running; true when none is.
+      def self.wait_idle(seconds)
+        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+        RUNNING_LOCK.synchronize do
+          while RUNNING[:count].positive?
+            left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+            return false unless left.positive?
+
+            RUNNING_CHANGED.wait(RUNNING_LOCK, left)
+          end
+          true
+        end
+      end
+
+      def self.running(delta)
+        RUNNING_LOCK.synchronize do
+          RUNNING[:count] += delta
+          RUNNING_CHANGED.broadcast
+        end
+      end
+
       def initialize(job, execution)
         @job = job
         @execution = execution
-        @finished = false
+        @finished = !execution.began?
+        Durable.running(1) unless @finished
         adopt_stored_progress
       end
 
@@ -57,13 +84,28 @@ module Holdfast
       # run out and another process recovers the job. A failure here is
       # logged, not raised: it must not hide the job's own outcome, and the
       # lease runs out by itself.
-      def finish
-        return if @finished || !began?
+      #
+      # +abandoned+: the perform was unwound by Thread#kill, a process exit
+      # or a signal, not by its own success or failure. Nothing will re-run
+      # it, so its progress is written now and its lease left to run out:
+      # recovery resumes it from this cursor.
+      def finish(abandoned: false)
+        return if @finished
 
-        @finished = true
-        @execution.release(keep_lease: Holdfast.stopping? && Backends.in_memory_queue?(@job.class.queue_adapter))
+        if abandoned
+          record(interrupt: true)
+          @job.logger&.warn("Holdfast: #{@job.class.name} (Job ID: #{@job.job_id}) stopped without finishing (its " \
+                            "thread was killed or the process is exiting); its lease is left to run out so " \
+                            "recovery resumes it from its cursor")
+        end
+        keep = abandoned || (Holdfast.stopping? && Backends.in_memory_queue?(@job.class.queue_adapter))
+        @execution.release(keep_lease: keep)
       rescue Holdfast::StoreError, Continuation::StaleExecutionError, ArgumentError => e
         @job.logger&.warn("Holdfast: releasing #{@job.class.name} (Job ID: #{@job.job_id}): #{e.message}")
+      ensure
+        # Last: a trap_signals! thread waiting for this process's jobs sends
+        # the signal on once none is running, and must not cut the release.
+        done!
       end
 
       # False when the job's record is completed: this copy of the job (a
@@ -101,10 +143,17 @@ module Holdfast
       def complete
         record
         @execution.complete
-        @finished = true
+        done!
       end
 
       private
+
+      def done!
+        return if @finished
+
+        @finished = true
+        Durable.running(-1)
+      end
 
       # The payload is what the last orderly interrupt re-enqueued; the
       # store also has whatever came after it. The store wins when it has
