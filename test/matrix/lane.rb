@@ -74,6 +74,17 @@ if DEBIAN_RAILS
   steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
             "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
 end
+# The fault-injection harness on Holdfast's own continuations (Rails 6.1)
+# and on Rails' own ActiveJob::Continuable (8.1): HOLDFAST_CHAOS_SECONDS
+# of faults on each store.
+if %w[ruby3.1-rails6.1 ruby3.3-rails8.1].include?(LANE)
+  steps << ["the fault-injection harness's checker on hand-written outcome logs", [RbConfig.ruby, "test/chaos/checker_test.rb"]]
+  %w[sqlite postgres].each do |store|
+    steps << ["fault-injection harness on #{store == "sqlite" ? "SQLite" : "PostgreSQL"}: SIGKILL, SIGSTOP across a " \
+              "lease, TERM, discard, skewed clocks, a delaying queue, a damaged record, a crash loop; exactly once checked",
+              [RbConfig.ruby, "test/chaos/run.rb", store]]
+  end
+end
 # bin/demo's SIGKILL-and-resume story on this lane's Active Job (Rails' own
 # ActiveJob::Continuable from 8.1); Active Record 8 keeps the rows in
 # PostgreSQL (Debian 13's sqlite3 gem is too old for it).
