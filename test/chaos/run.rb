@@ -52,7 +52,7 @@ module Chaos
       @seed = Integer(ENV.fetch("HOLDFAST_CHAOS_SEED") { Random.new_seed % 1_000_000 })
       @random = Random.new(@seed)
       # Enough work to keep the workers busy while faults are injected.
-      @jobs = Integer(ENV.fetch("HOLDFAST_CHAOS_JOBS") { [40, (@seconds * 1.4).round].max })
+      @jobs = Integer(ENV.fetch("HOLDFAST_CHAOS_JOBS") { [40, (@seconds * 0.6).round].max })
       @workers = Integer(ENV.fetch("HOLDFAST_CHAOS_WORKERS", "4"))
       @durability = ENV.fetch("HOLDFAST_CHAOS_DURABILITY", "every_checkpoint")
       @dir = Dir.mktmpdir("holdfast-chaos-")
@@ -124,7 +124,7 @@ module Chaos
 
     # A steady stream of work, as a busy app's queue has: at most two jobs
     # per worker wait at a time, so the workers stay busy through the
-    # faults. The damaged record and crash looper go first.
+    # faults. The crash looper goes first, so its loop plays out in any run.
     def feed
       pending = [@crash_looper] + (@job_ids - [@crash_looper])
       Thread.new do
