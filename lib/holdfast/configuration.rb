@@ -83,6 +83,11 @@ module Holdfast
       end
     end
 
+    # The store this process opened, if it opened one (never opens it).
+    def opened_continuation_store # :nodoc:
+      store_mutex.synchronize { @continuation_store if @continuation_store_pid == Process.pid }
+    end
+
     def reset_continuation_store! # :nodoc:
       store_mutex.synchronize do
         @continuation_store = nil

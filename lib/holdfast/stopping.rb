@@ -6,6 +6,9 @@ module Holdfast
   # How long a trapped signal waits for this process's jobs to stop at
   # their next checkpoint before it takes its default effect.
   STOP_GRACE_SECONDS = 10
+  # How long trap_signals! gives Ruby's own handling of a re-sent signal
+  # before the operating system's ends the process.
+  SWALLOWED_SIGNAL_SECONDS = 2
 
   class << self
     # Asks every continuable job in this process to stop at its next
@@ -58,6 +61,18 @@ module Holdfast
       Thread.new do
         Continuation::Durable.wait_idle(grace) if defined?(Continuation::Durable)
         Signal.trap(signal, previous || "DEFAULT")
+        Process.kill(signal, Process.pid)
+        # Ruby's default raises SignalException in the main thread, where a
+        # `rescue Exception` (Logger#write has one) can swallow it and leave
+        # a process that stopped working but never exits. Then the OS's own
+        # disposition ends it, once what the store buffers is written.
+        sleep SWALLOWED_SIGNAL_SECONDS
+        begin
+          opened_continuation_store&.flush
+        rescue StandardError
+          nil # the exit must happen; an unwritten checkpoint is what a SIGKILL would lose
+        end
+        Signal.trap(signal, "SYSTEM_DEFAULT")
         Process.kill(signal, Process.pid)
       end
     end

@@ -55,6 +55,40 @@ class TermTest < ContinuationTestCase
     end
   end
 
+  # Ruby's default for TERM is an exception in the main thread; code there
+  # that rescues Exception (Logger#write does) swallows it. trap_signals!
+  # must still end the process.
+  test "TERM with trap_signals! exits even when the main thread swallows the signal's exception" do
+    script = <<~RUBY
+      require "holdfast"
+      Holdfast.trap_signals!("TERM", grace: 1)
+      $stdout.puts "ready"
+      $stdout.flush
+      loop do
+        sleep 0.01
+      rescue Exception # rubocop:disable Lint/RescueException -- what a Logger write does
+        $stdout.puts "swallowed"
+        $stdout.flush
+      end
+    RUBY
+    Open3.popen2(RbConfig.ruby, "-I", File.expand_path("../../lib", __dir__), "-e", script) do |stdin, out, child|
+      stdin.close
+      assert_equal "ready\n", Timeout.timeout(30) { out.gets }
+      sent = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      Process.kill(:TERM, child.pid)
+      status = begin
+        Timeout.timeout(20) { child.value }
+      rescue Timeout::Error
+        Process.kill(:KILL, child.pid)
+        flunk "the process ignored TERM for 20 s"
+      end
+      took = Process.clock_gettime(Process::CLOCK_MONOTONIC) - sent
+      assert_equal "swallowed\n", out.gets, "Ruby's exception reached the main thread first"
+      assert_equal "TERM", Signal.signame(status.termsig.to_i), "ended by TERM (#{status.inspect})"
+      assert_operator took, :<, 1 + Holdfast::SWALLOWED_SIGNAL_SECONDS + 3, "exited #{took.round(2)} s after TERM"
+    end
+  end
+
   test "TERM with trap_signals!: the job stops at its next checkpoint and the process still exits" do
     term_mid_step(trap: true) do |record, status, took, log, done|
       assert_equal "TERM", Signal.signame(status.termsig.to_i), "exits by TERM as it would have (#{status.inspect})"
