@@ -26,7 +26,7 @@ class ChaosCheckerTest < Minitest::Test
     def sqlite? = sqlite
 
     def discarded_at(job_id)
-      faults.select { |fault| fault[:kind] == :discard && fault[:job_id] == job_id }.map { |fault| fault[:at] }.max
+      faults.select { |fault| fault[:kind] == :discard && fault[:job_id] == job_id }.map { |fault| fault[:done] }.max
     end
   end
 

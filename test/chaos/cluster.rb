@@ -13,10 +13,11 @@ module Chaos
 
     attr_reader :exits
 
-    # +unstarted+: whether Holdfast has no record of a job id, so a dead
-    # worker's claim of it goes back to the queue (a backend delivers a job
-    # until it starts, as delayed_job's lock expiry or Sidekiq's
-    # super_fetch do; once it has begun, bringing it back is Holdfast's).
+    # +unstarted+: whether a job id's record leaves it to the queue (none
+    # yet, or handed back without a lease), so a dead worker's claim of it
+    # goes back to the queue, as delayed_job's lock expiry or Sidekiq's
+    # super_fetch would; a job running under a lease is Holdfast's to
+    # bring back.
     def initialize(dir:, workers:, env:, unstarted:)
       @dir = dir
       @unstarted = unstarted

@@ -61,6 +61,13 @@ module Chaos
       nil
     end
 
+    # Puts a claimed job back, due +seconds+ from now.
+    def retry_later(path, seconds)
+      name = File.basename(path).split("-", 3).last # drop the claimer's slot and pid
+      due = format("%020d", ((Chaos.now + seconds) * 1e9).round)
+      File.rename(path, File.join(@ready, "#{due}-#{name.split("-", 2).last}"))
+    end
+
     def done(path)
       File.delete(path)
     rescue Errno::ENOENT

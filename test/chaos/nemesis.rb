@@ -92,7 +92,9 @@ module Chaos
       at = Chaos.now
       @discarded[job_id] = at
       @store.discard(job_id)
-      record(:discard, slot, pid, job_id, at: at)
+      # It took effect somewhere in between (a paused writer can hold the
+      # delete up): the checker counts from when it had surely happened.
+      record(:discard, slot, pid, job_id, at: at, done: Chaos.now)
       @enqueue.call(job_id)
     end
   end

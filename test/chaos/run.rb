@@ -52,7 +52,7 @@ module Chaos
       @seed = Integer(ENV.fetch("HOLDFAST_CHAOS_SEED") { Random.new_seed % 1_000_000 })
       @random = Random.new(@seed)
       # Enough work to keep the workers busy while faults are injected.
-      @jobs = Integer(ENV.fetch("HOLDFAST_CHAOS_JOBS") { [40, (@seconds * 0.6).round].max })
+      @jobs = Integer(ENV.fetch("HOLDFAST_CHAOS_JOBS") { [40, (@seconds * 1.2).round].max })
       @workers = Integer(ENV.fetch("HOLDFAST_CHAOS_WORKERS", "4"))
       @durability = ENV.fetch("HOLDFAST_CHAOS_DURABILITY", "every_checkpoint")
       @dir = Dir.mktmpdir("holdfast-chaos-")
@@ -81,7 +81,7 @@ module Chaos
     end
 
     def discarded_at(job_id)
-      faults.select { |fault| fault[:kind] == :discard && fault[:job_id] == job_id }.map { |fault| fault[:at] }.max
+      faults.select { |fault| fault[:kind] == :discard && fault[:job_id] == job_id }.map { |fault| fault[:done] }.max
     end
 
     def call
@@ -92,7 +92,7 @@ module Chaos
       Chaos::Damage.plant(@kind, @victim) # before this process opens the store: it forks
       @store = Chaos.open_store
       @queue = FileQueue.new(File.join(@dir, "queue"))
-      @cluster = Cluster.new(dir: @dir, workers: @workers, env: @env, unstarted: ->(job_id) { @store.get(job_id).nil? })
+      @cluster = Cluster.new(dir: @dir, workers: @workers, env: @env, unstarted: ->(job_id) { queue_owns?(job_id) })
       @nemesis = Nemesis.new(cluster: @cluster, random: @random, store: @store, lease: LEASE,
                              enqueue: ->(job_id) { enqueue(job_id) })
       feeder = feed
@@ -121,6 +121,14 @@ module Chaos
     end
 
     private
+
+    # Whether bringing a dead worker's claim of this job back is the
+    # queue's work: Holdfast has no record of it yet, or its record was
+    # handed back to the queue (in flight without a lease).
+    def queue_owns?(job_id)
+      record = @store.get(job_id)
+      record.nil? || (record["completed_at"].nil? && record["lease_owner"].nil? && !record["quarantined_at"])
+    end
 
     # A steady stream of work, as a busy app's queue has: at most two jobs
     # per worker wait at a time, so the workers stay busy through the
@@ -196,10 +204,10 @@ module Chaos
       figures = checker.figures
       puts format("chaos: %s, seed %d: %d faults (%s), %d worker exits, %d jobs, %d executions, " \
                   "%d items redone, %d fenced (+%d by a paused writer), crash looper died %d times, " \
-                  "worst re-enqueue %.2f s and resume %.2f s after a fault, %.0f s in all",
+                  "worst re-enqueue %.2f s (%d past lease + interval + 1 s) and resume %.2f s after a fault, %.0f s in all",
                   @kind, @seed, faults.size, counts.map { |kind, n| "#{kind} #{n}" }.join(", "), exits, @jobs,
                   figures[:executions], figures[:redone], figures[:fenced], figures[:fenced_by_paused_writer],
-                  figures[:crash_loop_deaths], figures[:worst_requeue], figures[:worst_resume], took)
+                  figures[:crash_loop_deaths], figures[:worst_requeue], figures[:late_requeues], figures[:worst_resume], took)
       return puts("chaos: #{@kind}: every invariant held") if checker.violations.empty?
 
       puts "chaos: #{@kind}: #{checker.violations.size} violations (logs kept in #{@dir}):"

@@ -47,8 +47,16 @@ until Holdfast.stopping?
     next
   end
   File.write(File.join(dir, "busy-#{slot}"), "#{Process.pid} #{job["job_id"]}")
-  ActiveJob::Base.execute(job)
+  begin
+    ActiveJob::Base.execute(job)
+  rescue StandardError => e
+    # A backend retries a job that failed (Sidekiq, Solid Queue with
+    # retry_on): it goes back to the queue a second later.
+    logger.error("chaos worker: #{job["job_id"]} failed (#{e.class}: #{e.message}); retried in 1 s")
+    queue.retry_later(path, 1)
+    path = nil
+  end
   File.write(File.join(dir, "busy-#{slot}"), "#{Process.pid} -")
-  queue.done(path)
+  queue.done(path) if path
 end
 sleep # trap_signals! ends the process once its jobs have stopped
