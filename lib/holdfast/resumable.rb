@@ -70,6 +70,8 @@ module Holdfast
                           completed_at: record["completed_at"])
       end
 
+      Holdfast.work_running(1)
+      @counted = true
       @started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
       stored = @execution.progress
       @continuation = if stored && stored["completed_at"].nil?
@@ -92,6 +94,9 @@ module Holdfast
       raise Interrupted.new(@key, @interrupt_reason, *position)
     ensure
       finish unless @finished
+      # Last: trap_signals! re-sends its signal once no work is running.
+      Holdfast.work_running(-1) if @counted
+      @counted = false
     end
 
     # Runs a step: the block, skipped when an earlier run completed it.

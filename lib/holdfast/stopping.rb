@@ -10,6 +10,13 @@ module Holdfast
   # before the operating system's ends the process.
   SWALLOWED_SIGNAL_SECONDS = 2
 
+  # How long trap_signals! leaves the process, once its work stopped, to
+  # end by itself (a rake task exiting 75, a worker's own shutdown) before
+  # it re-sends the signal.
+  SETTLE_SECONDS = 1
+  WORK_LOCK = Mutex.new # :nodoc:
+  WORK_CHANGED = ConditionVariable.new # :nodoc:
+
   class << self
     # Asks every continuable job in this process to stop at its next
     # checkpoint (reason :stopping); they are re-enqueued with their progress.
@@ -53,13 +60,39 @@ module Holdfast
       nil
     end
 
+    # Counts durable work running in this process (continuable job
+    # executions, resumable runs): +1 when one begins, -1 when it has
+    # finished and released what it holds.
+    def work_running(delta) # :nodoc:
+      WORK_LOCK.synchronize do
+        @work_running = (@work_running || 0) + delta
+        WORK_CHANGED.broadcast
+      end
+    end
+
+    # Waits at most +seconds+ for no durable work to be running here; true
+    # when none is.
+    def wait_for_work(seconds) # :nodoc:
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
+      WORK_LOCK.synchronize do
+        while (@work_running || 0).positive?
+          left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+          return false unless left.positive?
+
+          WORK_CHANGED.wait(WORK_LOCK, left)
+        end
+        true
+      end
+    end
+
     private
 
     # A trap handler cannot wait on a lock: a thread waits for the jobs,
     # then puts the signal's old disposition back and sends it again.
     def default_after_stop(signal, previous, grace)
       Thread.new do
-        Continuation::Durable.wait_idle(grace) if defined?(Continuation::Durable)
+        wait_for_work(grace)
+        sleep SETTLE_SECONDS
         Signal.trap(signal, previous || "DEFAULT")
         Process.kill(signal, Process.pid)
         # Ruby's default raises SignalException in the main thread, where a

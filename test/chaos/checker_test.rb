@@ -106,6 +106,19 @@ class ChaosCheckerTest < Minitest::Test
     assert_match(/a: token 1 committed item 2 after token 2 began/, check.join("\n"))
   end
 
+  def test_a_discarded_job_resumed_by_an_older_copy_needs_only_what_came_after
+    clean_job("a", items: 0...2, finish: false)
+    @faults << { kind: :discard, job_id: "a", pid: 1, slot: 0, at: 10.3, done: 10.4 }
+    line("begin", "a", 3, "first:2", 11.0, file: "outcome-1-2.log")
+    [2, 3].each_with_index do |item, n|
+      line("item", "a", 3, item, 11.1 + n, file: "outcome-1-2.log")
+      line("ok", "a", 3, item, 11.2 + n, file: "outcome-1-2.log")
+    end
+    line("end", "a", 3, "-", 14.0, file: "outcome-1-2.log")
+    crash_looper_dies(4)
+    assert_equal [], check
+  end
+
   def test_a_fence_nothing_explains
     clean_job("a")
     @fences << { at: 10.2, job_id: "a", token: 1, pid: 1 }

@@ -42,37 +42,11 @@ module Holdfast
 
       attr_reader :execution
 
-      RUNNING = { count: 0 } # executions begun and not yet finished, in this process
-      RUNNING_LOCK = Mutex.new
-      RUNNING_CHANGED = ConditionVariable.new
-
-      # Waits (at most +seconds+) until no execution in this process is
-      # running; true when none is.
-      def self.wait_idle(seconds)
-        deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
-        RUNNING_LOCK.synchronize do
-          while RUNNING[:count].positive?
-            left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
-            return false unless left.positive?
-
-            RUNNING_CHANGED.wait(RUNNING_LOCK, left)
-          end
-          true
-        end
-      end
-
-      def self.running(delta)
-        RUNNING_LOCK.synchronize do
-          RUNNING[:count] += delta
-          RUNNING_CHANGED.broadcast
-        end
-      end
-
       def initialize(job, execution)
         @job = job
         @execution = execution
         @finished = !execution.began?
-        Durable.running(1) unless @finished
+        Holdfast.work_running(1) unless @finished
         adopt_stored_progress
       end
 
@@ -152,7 +126,7 @@ module Holdfast
         return if @finished
 
         @finished = true
-        Durable.running(-1)
+        Holdfast.work_running(-1)
       end
 
       # The payload is what the last orderly interrupt re-enqueued; the
