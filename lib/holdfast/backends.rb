@@ -15,6 +15,9 @@ module Holdfast
   #   the sweeper starts with the app, and a job stopped while its process
   #   exits keeps its lease, since the in-memory queue it was re-enqueued
   #   to dies with the process; the next process recovers it.
+  # - Solid Queue worker and GoodJob capsule: their start and stop hooks
+  #   (backends/solid_queue.rb, backends/good_job.rb), and recovery goes
+  #   through the backend's own rows for the job instead of a second copy.
   module Backends
     module_function
 
@@ -25,6 +28,8 @@ module Holdfast
       @interval = interval
       install_sidekiq if defined?(::Sidekiq) && ::Sidekiq.respond_to?(:configure_server)
       install_delayed_job if defined?(::Delayed::Worker)
+      install_solid_queue if defined?(::SolidQueue) && ::SolidQueue.respond_to?(:on_worker_start)
+      install_good_job if defined?(::GoodJob::Capsule)
       nil
     end
 
@@ -65,6 +70,16 @@ module Holdfast
       ::Delayed::Worker.plugins << DelayedJobPlugin unless ::Delayed::Worker.plugins.include?(DelayedJobPlugin)
     end
 
+    def install_solid_queue
+      require_relative "backends/solid_queue"
+      SolidQueue.install
+    end
+
+    def install_good_job
+      require_relative "backends/good_job"
+      GoodJob.install
+    end
+
     # Whether a job's queue lives only in this process's memory, so a job
     # re-enqueued while the process exits is lost with it.
     def in_memory_queue?(adapter)
@@ -76,12 +91,17 @@ module Holdfast
       defined?(::ActiveJob::QueueAdapters::AsyncAdapter) && adapter.is_a?(::ActiveJob::QueueAdapters::AsyncAdapter)
     end
 
-    # Puts a recovered orphan back on its backend's queue. delayed_job still
-    # holds the dead worker's row (locked; it would run again once
-    # max_run_time passes): that row is unlocked to run now, so the job has
-    # one row, not two. Any other backend gets the job enqueued again.
+    # Puts a recovered orphan back on its backend's queue, through the row
+    # the backend still has for it where it has one, so the job has one row,
+    # not two: delayed_job's row the dead worker left locked (it would run
+    # again only once max_run_time passes) is unlocked to run now; Solid
+    # Queue's failed or dead-claimed execution is retried or released;
+    # GoodJob's unfinished row is left to GoodJob, which runs it again by
+    # itself. Any other backend gets the job enqueued again.
     def redeliver(job)
       return true if defined?(DelayedJobPlugin) && DelayedJobPlugin.unlock(job)
+      return true if const_defined?(:SolidQueue, false) && SolidQueue.adapter?(job) && SolidQueue.redeliver(job)
+      return true if const_defined?(:GoodJob, false) && GoodJob.adapter?(job) && GoodJob.redeliver(job)
 
       job.enqueue != false
     end

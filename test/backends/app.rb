@@ -1,13 +1,16 @@
 # frozen_string_literal: true
 
 # The Rails app the job-backend tests run in worker processes: Active Job on
-# the adapter JOBS_ADAPTER names (sidekiq, delayed_job, async), Holdfast
+# the adapter JOBS_ADAPTER names (sidekiq, delayed_job, solid_queue,
+# good_job, async), Holdfast
 # through its Railtie with nothing wired by hand, progress in
 # HOLDFAST_STORE_URL, a short lease so recovery is quick to see.
 #
 # Environment: JOBS_ADAPTER, HOLDFAST_STORE_URL, HOLDFAST_LEASE (s),
-# HOLDFAST_RECOVERY_INTERVAL (s), DATABASE_PATH (delayed_job's SQLite
-# database), REDIS_URL (Sidekiq).
+# HOLDFAST_RECOVERY_INTERVAL (s), DATABASE_PATH (delayed_job's and Solid
+# Queue's SQLite database), DATABASE_URL (GoodJob's PostgreSQL database),
+# REDIS_URL (Sidekiq). Solid Queue and GoodJob come from the vendored source
+# trees (test/backends/vendor.rb puts them on RUBYOPT).
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
 require "logger"
 require "rails"
@@ -19,6 +22,12 @@ when "sidekiq" then require "sidekiq"
 when "delayed_job"
   require "active_record/railtie"
   require "delayed_job_active_record"
+when "solid_queue"
+  require "active_record/railtie"
+  require "solid_queue"
+when "good_job"
+  require "active_record/railtie"
+  require "good_job"
 end
 # As Bundler.require would: after Rails, so the gem brings its Railtie.
 require "holdfast"
@@ -33,13 +42,39 @@ class BackendsApp < Rails::Application
   config.holdfast.lease = Float(ENV["HOLDFAST_LEASE"]) if ENV["HOLDFAST_LEASE"]
   config.holdfast.recovery_interval = Float(ENV["HOLDFAST_RECOVERY_INTERVAL"]) if ENV["HOLDFAST_RECOVERY_INTERVAL"]
   config.holdfast.unwrapped_code = false
+  if ADAPTER == "good_job"
+    # Jobs run in `good_job start` only; poll as well as LISTEN.
+    config.good_job.execution_mode = :external
+    config.good_job.poll_interval = 1
+    config.good_job.max_threads = 2
+  end
 end
 
-if ADAPTER == "delayed_job"
-  ENV["DATABASE_URL"] = "sqlite3:#{ENV.fetch("DATABASE_PATH")}"
+if %w[delayed_job solid_queue].include?(ADAPTER)
+  ENV["DATABASE_URL"] = "sqlite3:#{ENV.fetch("DATABASE_PATH")}?timeout=10000"
 end
 Rails.application.initialize!
 $stdout.sync = true
+
+# The backends' tables, created by the first process (the enqueuer) from
+# each backend's own schema template.
+if ADAPTER == "solid_queue" && !ActiveRecord::Base.connection.table_exists?(:solid_queue_jobs)
+  ActiveRecord::Schema.verbose = false
+  root = File.expand_path("..", $LOADED_FEATURES.grep(%r{/solid_queue\.rb\z}).first)
+  load File.join(root, "generators/solid_queue/install/templates/db/queue_schema.rb")
+  ActiveRecord::Base.connection_pool.disconnect!
+end
+if ADAPTER == "good_job" && !ActiveRecord::Base.connection.table_exists?(:good_jobs)
+  ActiveRecord::Migration.verbose = false
+  root = File.expand_path("..", $LOADED_FEATURES.grep(%r{/good_job\.rb\z}).first)
+  source = File.read(File.join(root, "generators/good_job/templates/install/migrations/create_good_jobs.rb.erb"))
+  # The template's one ERB tag is the migration version.
+  migration = File.join(Rails.root, "create_good_jobs.rb")
+  File.write(migration, source.sub("<%= migration_version %>", "[#{ActiveRecord::Migration.current_version}]"))
+  load migration
+  CreateGoodJobs.migrate(:up)
+  ActiveRecord::Base.connection_pool.disconnect!
+end
 
 if ADAPTER == "delayed_job"
   ActiveRecord::Base.connection.tap do |db|
@@ -78,5 +113,14 @@ class ImportJob < ActiveJob::Base
       end
     end
     out.write("done #{Process.pid}\n")
+  end
+end
+
+# Work queued ahead of a recovered job (the backlog stories): sleeps, then
+# writes "filler pid" to +log+.
+class FillerJob < ActiveJob::Base
+  def perform(seconds, log)
+    sleep seconds
+    File.write(log, "filler #{Process.pid}\n", mode: "a")
   end
 end

@@ -6,6 +6,7 @@ require "rbconfig"
 require "json"
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
 require "holdfast"
+require_relative "vendor"
 
 # Runs the job-backend tests' processes (process.rb, Sidekiq's executable)
 # and reads what they did: the job's log ("item time_ms pid" per item,
@@ -39,7 +40,8 @@ module BackendHarness
   def env
     { "JOBS_ADAPTER" => adapter, "APP_ROOT" => @dir, "HOLDFAST_STORE_URL" => "sqlite:#{@store_path}",
       "HOLDFAST_LEASE" => LEASE.to_s, "HOLDFAST_RECOVERY_INTERVAL" => INTERVAL.to_s,
-      "DATABASE_PATH" => File.join(@dir, "jobs.sqlite3"), "RAILS_ENV" => "production" }
+      "DATABASE_PATH" => File.join(@dir, "jobs.sqlite3"), "RAILS_ENV" => "production",
+      "RUBYOPT" => BackendVendor.rubyopt(adapter) }
   end
 
   def job_args
@@ -49,7 +51,7 @@ module BackendHarness
   # Starts a process in its own process group, its output in a file.
   def start(*command, name:)
     output = File.join(@dir, "#{name}.out")
-    pid = Process.spawn(env, *command, out: output, err: %i[child out], pgroup: true)
+    pid = Process.spawn(env, *command, out: output, err: %i[child out], pgroup: true, chdir: @dir)
     Worker.new(pid, output).tap { |worker| @workers << worker }
   end
 
@@ -137,14 +139,17 @@ module BackendHarness
   # What every run must show at the end: every item processed, none
   # skipped, the job finished exactly once, resumed by +second+ from where
   # +first+ stopped, at most +redone+ items processed twice, and nothing
-  # left in flight in the store.
+  # left in flight in the store. +first+ and +second+: Workers, or the pids
+  # that processed items (a forked worker of a supervisor).
   def assert_resumed(first, second, redone:)
+    first = first.pid if first.is_a?(Worker)
+    second = second.pid if second.is_a?(Worker)
     processed = items
     assert_equal (0...ITEMS).to_a, processed.map(&:first).uniq.sort, "nothing skipped\n#{outputs}"
     assert_operator processed.size - ITEMS, :<=, redone, "items processed twice: #{processed.size - ITEMS}"
-    assert_equal ["done #{second.pid}\n"], done_lines, "finished exactly once, by the second worker"
-    by_first = processed.select { |_, _, pid| pid == first.pid }.map(&:first)
-    by_second = processed.select { |_, _, pid| pid == second.pid }.map(&:first)
+    assert_equal ["done #{second}\n"], done_lines, "finished exactly once, by the second worker"
+    by_first = processed.select { |_, _, pid| pid == first }.map(&:first)
+    by_second = processed.select { |_, _, pid| pid == second }.map(&:first)
     refute_empty by_first
     assert_operator by_second.min, :>=, by_first.max + 1 - redone, "resumed from the cursor, not from the start"
     refute_nil record["completed_at"], "the record is completed"
@@ -153,7 +158,8 @@ module BackendHarness
 
   # Seconds from +at_ms+ to the first item the second worker processed.
   def seconds_to_resume(second, at_ms)
-    first_item = items.find { |_, _, pid| pid == second.pid }
+    second = second.pid if second.is_a?(Worker)
+    first_item = items.find { |_, _, pid| pid == second }
     (first_item[1] - at_ms) / 1000.0
   end
 

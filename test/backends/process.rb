@@ -4,7 +4,12 @@
 # app.rb (Sidekiq's workers are Sidekiq's own executable with -r app.rb):
 #
 #   process.rb enqueue JOB_ID ITEMS LOG DELAY   ImportJob.perform_later under JOB_ID
+#   process.rb fill COUNT SECONDS PRIORITY LOG  COUNT FillerJobs of SECONDS each, at PRIORITY
 #   process.rb delayed_job                      a delayed_job worker, as `rake jobs:work` runs it
+#   process.rb solid_queue                      Solid Queue's supervisor (fork mode: a forked worker
+#                                               and dispatcher), as `bin/jobs` starts it
+#   process.rb good_job                         GoodJob's CLI, as `good_job start` runs it (run
+#                                               in APP_ROOT: it loads config/environment.rb)
 #   process.rb async [JOB_ID ITEMS LOG DELAY]   an app process (as a web server would be) whose
 #                                               :async adapter performs jobs; enqueues one if given
 require_relative "app"
@@ -19,9 +24,22 @@ end
 case ARGV.shift
 when "enqueue"
   enqueue(*ARGV)
+when "fill"
+  count, seconds, priority, log = ARGV
+  Integer(count).times { FillerJob.set(priority: Integer(priority)).perform_later(Float(seconds), log) }
 when "delayed_job"
   Delayed::Worker.sleep_delay = 0.1
   Delayed::Worker.new.start
+when "solid_queue"
+  SolidQueue::Supervisor.start(mode: :fork, skip_recurring: true,
+                               workers: [{ queues: "*", threads: Integer(ENV.fetch("WORKER_THREADS", "2")),
+                                           processes: 1, polling_interval: 0.1 }],
+                               dispatchers: [{ polling_interval: 0.2, batch_size: 100 }])
+when "good_job"
+  require "good_job/cli"
+  GoodJob::CLI.within_exe = true
+  GoodJob::CLI.log_to_stdout = true
+  GoodJob::CLI.start(["start"])
 when "async"
   # A long-lived app process: it exits on TERM once its jobs stopped.
   Holdfast.trap_signals!("TERM")
@@ -31,5 +49,5 @@ when "async"
   ActiveJob::Base.queue_adapter.shutdown(wait: true)
   puts "app process #{Process.pid} stopped"
 else
-  abort "usage: process.rb enqueue|delayed_job|async ..."
+  abort "usage: process.rb enqueue|delayed_job|solid_queue|good_job|async ..."
 end

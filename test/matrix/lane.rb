@@ -5,6 +5,7 @@
 # one failed; each prints its time, and the lane fails if any step did.
 require "rbconfig"
 require "active_support/version"
+require_relative "../backends/vendor"
 
 ROOT = File.expand_path("../..", __dir__)
 LANE = ENV.fetch("HOLDFAST_LANE") { abort "run this through bin/matrix LANE" }
@@ -71,6 +72,12 @@ if DEBIAN_RAILS
             "delayed_job (SQLite), :async",
             { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
             [RbConfig.ruby, "test/backends/backends_test.rb"]]
+  if RUBY_VERSION >= "3.2"
+    steps << ["#{BackendVendor.version("solid_queue")} (Solid Queue) " \
+              "through the Railtie: its worker SIGKILLed, the whole tree SIGKILLed, TERM, a backlog; its tables checked",
+              { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+              [RbConfig.ruby, "test/backends/solid_queue_test.rb"]]
+  end
   steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
             "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
 end

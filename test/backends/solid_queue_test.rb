@@ -1,0 +1,131 @@
+# frozen_string_literal: true
+
+# Solid Queue (Rails 8's default backend) as apps run it: its supervisor
+# forks a worker and a dispatcher (what `bin/jobs` starts), jobs in SQLite,
+# Holdfast wired by its Railtie alone. Each story checks the job finished
+# exactly once from its cursor, and what Solid Queue's own tables say
+# afterwards: no failed or claimed execution left behind, the job's one row
+# finished (or, after TERM, every row of it finished).
+#
+#   ruby test/backends/solid_queue_test.rb    (Ruby >= 3.2, Rails >= 7.1)
+require_relative "harness"
+require "sqlite3"
+
+class SolidQueueBackendTest < Minitest::Test
+  include BackendHarness
+
+  def adapter = "solid_queue"
+
+  # Solid Queue's supervisor (its worker has @worker_threads threads).
+  def supervisor(name)
+    ruby_process("solid_queue", name: name)
+  end
+
+  def env
+    super.merge("WORKER_THREADS" => (@worker_threads || 2).to_s)
+  end
+
+  # The pid of the forked worker that is processing the job.
+  def processing_pid
+    items.last[2]
+  end
+
+  def test_its_worker_sigkilled_mid_step_the_failed_claim_is_retried_and_resumes_from_the_cursor
+    enqueue_job
+    first = supervisor("supervisor")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    victim = processing_pid
+    killed_at = epoch_ms
+    Process.kill("KILL", victim)
+    wait_until("the job to finish in the supervisor's next worker") { done_lines.any? }
+    resumed_by = items.last[2]
+    refute_equal victim, resumed_by
+    assert_resumed(victim, resumed_by, redone: 1)
+    stop(first, "TERM")
+    assert_backend_clean(rows: 1)
+    report("SIGKILL worker", seconds_to_resume(resumed_by, killed_at))
+  end
+
+  def test_the_whole_process_tree_sigkilled_the_dead_claim_is_released_not_left_for_pruning
+    enqueue_job
+    first = supervisor("first")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    victim = processing_pid
+    killed_at = epoch_ms
+    Process.kill("KILL", -first.pid)
+    wait_exit(first, 10)
+    second = supervisor("second")
+    wait_until("the job to finish under the second supervisor") { done_lines.any? }
+    resumed_by = items.last[2]
+    assert_resumed(victim, resumed_by, redone: 1)
+    stop(second, "TERM")
+    # The dead processes' rows stay until Solid Queue prunes them; nothing
+    # of theirs is left for the pruning to fail.
+    assert_backend_clean(rows: 1)
+    report("SIGKILL tree", seconds_to_resume(resumed_by, killed_at))
+  end
+
+  def test_term_mid_step_stops_at_a_checkpoint_within_a_kamal_stop_and_resumes
+    enqueue_job
+    first = supervisor("first")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    victim = processing_pid
+    term_at = epoch_ms
+    Process.kill("TERM", first.pid)
+    # Within a 10 s container stop (Solid Queue's shutdown_timeout is 5 s).
+    status = wait_exit(first, 10)
+    last = items.select { |_, _, pid| pid == victim }.last
+    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
+    assert_empty done_lines, "the job did not run to its end after TERM"
+    assert_includes [0, nil], status.exitstatus, "the supervisor exited in order: #{status.inspect}"
+    second = supervisor("second")
+    wait_until("the job to finish under the second supervisor") { done_lines.any? }
+    resumed_by = items.last[2]
+    assert_resumed(victim, resumed_by, redone: 0)
+    stop(second, "TERM")
+    # Rails' continuation re-enqueues an interrupted job: a second row under
+    # the same job id; both finished.
+    assert_backend_clean(rows: 2)
+    report("TERM", seconds_to_resume(resumed_by, term_at))
+  end
+
+  # The recovered job waits behind higher-priority work for several leases
+  # once it is due again; it still runs once, and from its cursor.
+  def test_a_recovered_job_waiting_behind_a_backlog_runs_once
+    enqueue_job
+    @worker_threads = 1
+    first = supervisor("supervisor")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    victim = processing_pid
+    Process.kill("KILL", victim)
+    filler_log = File.join(@dir, "fillers.log")
+    fillers = ruby_process("fill", "4", (LEASE * 0.75).to_s, "-10", filler_log, name: "fill")
+    assert wait_exit(fillers, WAIT).success?, outputs
+    wait_until("the job to finish after the backlog", within: WAIT * 2) { done_lines.any? }
+    resumed_by = items.last[2]
+    assert_resumed(victim, resumed_by, redone: 1)
+    assert_equal 4, File.readlines(filler_log).size, "every filler ran once"
+    first_resumed = items.find { |_, _, pid| pid == resumed_by }[1]
+    assert_operator first_resumed - File.mtime(filler_log).to_f * 1000, :>=, -50,
+                    "the recovered job waited behind the backlog"
+    stop(first, "TERM")
+    assert_backend_clean(rows: 1, fillers: 4)
+  end
+
+  # Solid Queue's rows for the job: +rows+ rows, every one finished, and no
+  # failed, claimed, ready, scheduled or blocked execution anywhere.
+  def assert_backend_clean(rows:, fillers: 0)
+    db = SQLite3::Database.new(env["DATABASE_PATH"], readonly: true)
+    db.busy_timeout = 10_000
+    jobs = db.execute("SELECT id, finished_at FROM solid_queue_jobs WHERE active_job_id = ?", [@job_id])
+    assert_equal rows, jobs.size, "Solid Queue rows for the job: #{jobs.inspect}"
+    assert jobs.all? { |_, finished_at| finished_at }, "every row of the job finished: #{jobs.inspect}"
+    assert_equal rows + fillers, db.get_first_value("SELECT COUNT(*) FROM solid_queue_jobs")
+    %w[failed claimed ready scheduled blocked].each do |kind|
+      left = db.execute("SELECT * FROM solid_queue_#{kind}_executions")
+      assert_empty left, "no #{kind} execution left in Solid Queue"
+    end
+  ensure
+    db&.close
+  end
+end
