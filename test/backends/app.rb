@@ -46,7 +46,7 @@ class BackendsApp < Rails::Application
     # Jobs run in `good_job start` only; poll as well as LISTEN.
     config.good_job.execution_mode = :external
     config.good_job.poll_interval = 1
-    config.good_job.max_threads = 2
+    config.good_job.max_threads = Integer(ENV.fetch("WORKER_THREADS", "2"))
   end
 end
 

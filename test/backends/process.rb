@@ -38,7 +38,7 @@ when "solid_queue"
 when "good_job"
   require "good_job/cli"
   GoodJob::CLI.within_exe = true
-  GoodJob::CLI.log_to_stdout = true
+  GoodJob::CLI.log_to_stdout = false # the app logs to stdout already
   GoodJob::CLI.start(["start"])
 when "async"
   # A long-lived app process: it exits on TERM once its jobs stopped.

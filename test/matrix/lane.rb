@@ -78,6 +78,10 @@ if DEBIAN_RAILS
               { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
               [RbConfig.ruby, "test/backends/solid_queue_test.rb"]]
   end
+  steps << ["#{BackendVendor.version("good_job")} (GoodJob) through the Railtie on PostgreSQL: `good_job start` " \
+            "SIGKILLed, TERM, a backlog when the next worker starts; its rows checked",
+            { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+            [RbConfig.ruby, "test/backends/good_job_test.rb"]]
   steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
             "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
 end

@@ -1,0 +1,135 @@
+# frozen_string_literal: true
+
+# GoodJob as apps run it: `good_job start` (its CLI, one process with a
+# thread pool), jobs in PostgreSQL (a database of its own per test on the
+# server bin/test starts), Holdfast wired by its Railtie alone. GoodJob
+# brings a SIGKILLed job back by itself (its advisory lock went with the
+# dead session): Holdfast must adopt that execution, not add a copy (an
+# enqueue under the same id cannot even be inserted). Each story checks the
+# job finished exactly once from its cursor and GoodJob's own row: one row,
+# finished, no error left on it.
+#
+#   ruby test/backends/good_job_test.rb    (HOLDFAST_TEST_POSTGRES_URL)
+require_relative "harness"
+require "pg"
+require "securerandom"
+require "uri"
+
+class GoodJobBackendTest < Minitest::Test
+  include BackendHarness
+
+  def adapter = "good_job"
+
+  def setup
+    super
+    @job_id = SecureRandom.uuid # GoodJob's rows are keyed by UUIDs
+    @database = "holdfast_good_job_#{Process.pid}_#{name[/\w{1,20}\z/]}"
+    admin { |db| db.exec("CREATE DATABASE #{db.quote_ident(@database)}") }
+    FileUtils.mkdir_p(File.join(@dir, "config"))
+    File.write(File.join(@dir, "config", "environment.rb"), "require #{APP.inspect}\n")
+  end
+
+  def teardown
+    super
+    admin { |db| db.exec("DROP DATABASE IF EXISTS #{db.quote_ident(@database)} WITH (FORCE)") }
+  end
+
+  def server_url
+    ENV.fetch("HOLDFAST_TEST_POSTGRES_URL") { flunk "HOLDFAST_TEST_POSTGRES_URL is not set (bin/test starts the server)" }
+  end
+
+  def admin
+    db = PG.connect(server_url)
+    yield db
+  ensure
+    db&.close
+  end
+
+  def database_url
+    URI(server_url).tap { |uri| uri.path = "/#{@database}" }.to_s
+  end
+
+  def env
+    super.merge("DATABASE_URL" => database_url, "WORKER_THREADS" => (@worker_threads || 2).to_s)
+  end
+
+  def good_job(name)
+    ruby_process("good_job", name: name)
+  end
+
+  def test_sigkilled_mid_step_goodjob_runs_it_again_and_holdfast_adds_no_copy
+    enqueue_job
+    first = good_job("first")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    killed_at = epoch_ms
+    Process.kill("KILL", first.pid)
+    wait_exit(first, 10)
+    second = good_job("second")
+    wait_until("the job to finish in the second worker") { done_lines.any? }
+    stop(second, "TERM")
+    assert_resumed(first, second, redone: 1)
+    assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
+    assert_backend_clean
+    report("SIGKILL", seconds_to_resume(second, killed_at))
+  end
+
+  def test_term_mid_step_stops_at_a_checkpoint_within_a_kamal_stop_and_resumes
+    enqueue_job
+    first = good_job("first")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    term_at = epoch_ms
+    Process.kill("TERM", first.pid)
+    status = wait_exit(first, 10)
+    last = items.select { |_, _, pid| pid == first.pid }.last
+    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
+    assert_empty done_lines, "the job did not run to its end after TERM"
+    assert_includes [0, nil], status.exitstatus, "good_job exited in order: #{status.inspect}"
+    second = good_job("second")
+    wait_until("the job to finish in the second worker") { done_lines.any? }
+    stop(second, "TERM")
+    assert_resumed(first, second, redone: 0)
+    assert_backend_clean
+    report("TERM", seconds_to_resume(second, term_at))
+  end
+
+  # No worker runs while the lease runs out, then the next one has a
+  # backlog of higher-priority work: Holdfast's sweeper and GoodJob both see
+  # the job; it runs once, after the backlog, from its cursor.
+  def test_a_killed_job_behind_a_backlog_when_the_next_worker_starts_runs_once
+    enqueue_job
+    first = good_job("first")
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    Process.kill("KILL", first.pid)
+    wait_exit(first, 10)
+    filler_log = File.join(@dir, "fillers.log")
+    fillers = ruby_process("fill", "4", (LEASE * 0.75).to_s, "-10", filler_log, name: "fill")
+    assert wait_exit(fillers, WAIT).success?, outputs
+    sleep LEASE + INTERVAL # the lease runs out before any worker is back
+    @worker_threads = 1
+    second = good_job("second")
+    wait_until("the job to finish after the backlog", within: WAIT * 2) { done_lines.any? }
+    stop(second, "TERM")
+    assert_resumed(first, second, redone: 1)
+    assert_equal 4, File.readlines(filler_log).size, "every filler ran once"
+    assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
+    assert_backend_clean(fillers: 4)
+  end
+
+  def recovery_errors(worker)
+    File.readlines(worker.output).grep(/could not re-enqueue|RecordNotUnique/)
+  end
+
+  # GoodJob's rows: the job's one row finished without an error, and
+  # nothing else unfinished.
+  def assert_backend_clean(fillers: 0)
+    db = PG.connect(database_url)
+    rows = db.exec_params("SELECT finished_at, error FROM good_jobs WHERE active_job_id = $1", [@job_id]).to_a
+    assert_equal 1, rows.size, "GoodJob rows for the job: #{rows.inspect}"
+    refute_nil rows.first["finished_at"], "GoodJob's row finished: #{rows.inspect}"
+    assert_nil rows.first["error"], "no error left on GoodJob's row: #{rows.inspect}"
+    assert_equal 1 + fillers, Integer(db.exec("SELECT COUNT(*) FROM good_jobs").getvalue(0, 0))
+    assert_equal 0, Integer(db.exec("SELECT COUNT(*) FROM good_jobs WHERE finished_at IS NULL").getvalue(0, 0))
+  ensure
+    db&.close
+  end
+end
