@@ -37,72 +37,87 @@ def rails_source
 end
 
 steps = []
-steps << ["extension for Ruby #{RUBY_MINOR}", %w[rake -s compile]]
-steps << ["RSpec", %w[rspec]]
-steps << ["RSpec under GC.stress (examples tagged :gc_stress)", { "GC_STRESS" => "1" }, %w[rspec]] if FULL
-source = rails_source
-which = File.basename(source)
-steps << ["Rails' own tests from #{which} (executor, reloader, share lock, interlock)",
-          [RbConfig.ruby, "test/external/run_rails_suite.rb", "rails", source]]
-steps << ["compatibility tests written from each version's source (test/compat)",
-          [RbConfig.ruby, "test/external/run_rails_suite.rb", "compat"]]
-steps << ["continuations: Active Job behaviour, crash durability, zombie fencing#{" (crash kills at 1/4)" unless FULL}",
-          { "HOLDFAST_CRASH_SCALE" => FULL ? "1" : "0.25" }, [RbConfig.ruby, "-Itest", "test/continuation/run.rb"]]
-steps << ["resumable work outside Active Job: Holdfast.resumable on SQLite and PostgreSQL, a rake task " \
-          "SIGTERMed and SIGKILLed mid-step then run again",
-          [RbConfig.ruby, "-e", "ARGV.each { |file| require File.expand_path(file) }", "test/resumable/resumable_test.rb",
-           "test/resumable/rake_test.rb"]]
-steps << ["the dashboard through Rack::Test: every route and status, access, CSRF, escaping, actions",
-          [RbConfig.ruby, "test/dashboard/dashboard_test.rb"]]
-if LANE == "ruby3.1-rails6.1"
-  # Debian 12's chromium and chromium-driver, on the host (bin/setup).
-  steps << ["the dashboard in headless Chromium: an orphan seen, recovered and back (screenshots in tmp/)",
-            [RbConfig.ruby, "test/dashboard/browser_test.rb"]]
-end
-if DEBIAN_RAILS
-  steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie", [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
-  # The Railtie's wiring needs railties, which only Debian's Rails brings.
-  sidekiq = begin
-    require "sidekiq/version"
-    Sidekiq::VERSION
-  rescue LoadError
-    "(not installed)"
-  end
-  steps << ["job backends through the Railtie: SIGKILL and TERM mid-step on Sidekiq #{sidekiq} + Redis, " \
-            "delayed_job (SQLite), :async",
-            { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+# The Debian unstable lane: Sidekiq 8.1 (with its own Active Job adapter) on
+# the extension the Debian 13 lanes built for Ruby 3.3, as a precompiled
+# gem meets a newer distribution; nothing else runs there.
+if SYSTEM == "sid"
+  require "sidekiq/version"
+  steps << ["the Ruby #{RUBY_MINOR} extension built on Debian 13 loads on Debian unstable",
+            [RbConfig.ruby, "-e", 'require "holdfast"; Class.new(Holdfast::Executor).wrap { puts "extension ok: #{RUBY_DESCRIPTION}" }']]
+  steps << ["job backends through the Railtie: SIGKILL and TERM mid-step on Sidekiq #{Sidekiq::VERSION} (its own " \
+            "Active Job adapter) + Redis, :async",
+            { "HOLDFAST_BACKENDS" => "sidekiq,async",
+              "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
             [RbConfig.ruby, "test/backends/backends_test.rb"]]
-  if RUBY_VERSION >= "3.2"
-    steps << ["#{BackendVendor.version("solid_queue")} (Solid Queue) " \
-              "through the Railtie: its worker SIGKILLed, the whole tree SIGKILLed, TERM, a backlog; its tables checked",
+end
+unless SYSTEM == "sid"
+  steps << ["extension for Ruby #{RUBY_MINOR}", %w[rake -s compile]]
+  steps << ["RSpec", %w[rspec]]
+  steps << ["RSpec under GC.stress (examples tagged :gc_stress)", { "GC_STRESS" => "1" }, %w[rspec]] if FULL
+  source = rails_source
+  which = File.basename(source)
+  steps << ["Rails' own tests from #{which} (executor, reloader, share lock, interlock)",
+            [RbConfig.ruby, "test/external/run_rails_suite.rb", "rails", source]]
+  steps << ["compatibility tests written from each version's source (test/compat)",
+            [RbConfig.ruby, "test/external/run_rails_suite.rb", "compat"]]
+  steps << ["continuations: Active Job behaviour, crash durability, zombie fencing#{" (crash kills at 1/4)" unless FULL}",
+            { "HOLDFAST_CRASH_SCALE" => FULL ? "1" : "0.25" }, [RbConfig.ruby, "-Itest", "test/continuation/run.rb"]]
+  steps << ["resumable work outside Active Job: Holdfast.resumable on SQLite and PostgreSQL, a rake task " \
+            "SIGTERMed and SIGKILLed mid-step then run again",
+            [RbConfig.ruby, "-e", "ARGV.each { |file| require File.expand_path(file) }", "test/resumable/resumable_test.rb",
+             "test/resumable/rake_test.rb"]]
+  steps << ["the dashboard through Rack::Test: every route and status, access, CSRF, escaping, actions",
+            [RbConfig.ruby, "test/dashboard/dashboard_test.rb"]]
+  if LANE == "ruby3.1-rails6.1"
+    # Debian 12's chromium and chromium-driver, on the host (bin/setup).
+    steps << ["the dashboard in headless Chromium: an orphan seen, recovered and back (screenshots in tmp/)",
+              [RbConfig.ruby, "test/dashboard/browser_test.rb"]]
+  end
+  if DEBIAN_RAILS
+    steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie", [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
+    # The Railtie's wiring needs railties, which only Debian's Rails brings.
+    sidekiq = begin
+      require "sidekiq/version"
+      Sidekiq::VERSION
+    rescue LoadError
+      "(not installed)"
+    end
+    steps << ["job backends through the Railtie: SIGKILL and TERM mid-step on Sidekiq #{sidekiq} + Redis, " \
+              "delayed_job (SQLite), :async",
               { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
-              [RbConfig.ruby, "test/backends/solid_queue_test.rb"]]
+              [RbConfig.ruby, "test/backends/backends_test.rb"]]
+    if RUBY_VERSION >= "3.2"
+      steps << ["#{BackendVendor.version("solid_queue")} (Solid Queue) " \
+                "through the Railtie: its worker SIGKILLed, the whole tree SIGKILLed, TERM, a backlog; its tables checked",
+                { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+                [RbConfig.ruby, "test/backends/solid_queue_test.rb"]]
+    end
+    steps << ["#{BackendVendor.version("good_job")} (GoodJob) through the Railtie on PostgreSQL: `good_job start` " \
+              "SIGKILLed, TERM, a backlog when the next worker starts; its rows checked",
+              { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+              [RbConfig.ruby, "test/backends/good_job_test.rb"]]
+    steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
+              "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
   end
-  steps << ["#{BackendVendor.version("good_job")} (GoodJob) through the Railtie on PostgreSQL: `good_job start` " \
-            "SIGKILLed, TERM, a backlog when the next worker starts; its rows checked",
-            { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
-            [RbConfig.ruby, "test/backends/good_job_test.rb"]]
-  steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
-            "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
-end
-# The fault-injection harness on Holdfast's own continuations (Rails 6.1)
-# and on Rails' own ActiveJob::Continuable (8.1): HOLDFAST_CHAOS_SECONDS
-# of faults on each store.
-if %w[ruby3.1-rails6.1 ruby3.3-rails8.1].include?(LANE)
-  steps << ["the fault-injection harness's checker on hand-written outcome logs", [RbConfig.ruby, "test/chaos/checker_test.rb"]]
-  %w[sqlite postgres].each do |store|
-    steps << ["fault-injection harness on #{store == "sqlite" ? "SQLite" : "PostgreSQL"}: SIGKILL, SIGSTOP across a " \
-              "lease, TERM, discard, skewed clocks, a delaying queue, a damaged record, a crash loop; exactly once checked",
-              [RbConfig.ruby, "test/chaos/run.rb", store]]
+  # The fault-injection harness on Holdfast's own continuations (Rails 6.1)
+  # and on Rails' own ActiveJob::Continuable (8.1): HOLDFAST_CHAOS_SECONDS
+  # of faults on each store.
+  if %w[ruby3.1-rails6.1 ruby3.3-rails8.1].include?(LANE)
+    steps << ["the fault-injection harness's checker on hand-written outcome logs", [RbConfig.ruby, "test/chaos/checker_test.rb"]]
+    %w[sqlite postgres].each do |store|
+      steps << ["fault-injection harness on #{store == "sqlite" ? "SQLite" : "PostgreSQL"}: SIGKILL, SIGSTOP across a " \
+                "lease, TERM, discard, skewed clocks, a delaying queue, a damaged record, a crash loop; exactly once checked",
+                [RbConfig.ruby, "test/chaos/run.rb", store]]
+    end
   end
+  # bin/demo's SIGKILL-and-resume story on this lane's Active Job (Rails' own
+  # ActiveJob::Continuable from 8.1); Active Record 8 keeps the rows in
+  # PostgreSQL (Debian 13's sqlite3 gem is too old for it).
+  demo_env = { "IMPORT_DEMO_ROWS" => "20000", "IMPORT_DEMO_DIR" => File.join(ROOT, "tmp", "import-demo-#{LANE}") }
+  demo_env["IMPORT_DEMO_DATABASE_URL"] = ENV["HOLDFAST_TEST_POSTGRES_URL"] if RAILS >= Gem::Version.new("8.0")
+  steps << ["the import demo: its worker SIGKILLed mid-step, recovered by another worker from its durable cursor", demo_env,
+            [RbConfig.ruby, "examples/import/run.rb"]]
 end
-# bin/demo's SIGKILL-and-resume story on this lane's Active Job (Rails' own
-# ActiveJob::Continuable from 8.1); Active Record 8 keeps the rows in
-# PostgreSQL (Debian 13's sqlite3 gem is too old for it).
-demo_env = { "IMPORT_DEMO_ROWS" => "20000", "IMPORT_DEMO_DIR" => File.join(ROOT, "tmp", "import-demo-#{LANE}") }
-demo_env["IMPORT_DEMO_DATABASE_URL"] = ENV["HOLDFAST_TEST_POSTGRES_URL"] if RAILS >= Gem::Version.new("8.0")
-steps << ["the import demo: its worker SIGKILLed mid-step, recovered by another worker from its durable cursor", demo_env,
-          [RbConfig.ruby, "examples/import/run.rb"]]
 
 # A step that hangs fails (its process group is killed) instead of using
 # up CI's time: none takes more than a few minutes when it works.
