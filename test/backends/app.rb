@@ -8,7 +8,8 @@
 #
 # Environment: JOBS_ADAPTER, HOLDFAST_STORE_URL, HOLDFAST_LEASE (s),
 # HOLDFAST_RECOVERY_INTERVAL (s), DATABASE_PATH (delayed_job's and Solid
-# Queue's SQLite database), DATABASE_URL (GoodJob's PostgreSQL database),
+# Queue's SQLite database), DATABASE_URL (GoodJob's PostgreSQL database, and
+# Solid Queue's on Active Record 8, whose sqlite3 gem Debian 13 lacks),
 # REDIS_URL (Sidekiq). Solid Queue and GoodJob come from the vendored source
 # trees (test/backends/vendor.rb puts them on RUBYOPT).
 $LOAD_PATH.unshift(File.expand_path("../../lib", __dir__))
@@ -50,7 +51,7 @@ class BackendsApp < Rails::Application
   end
 end
 
-if %w[delayed_job solid_queue].include?(ADAPTER)
+if ADAPTER == "delayed_job" || (ADAPTER == "solid_queue" && !ENV["DATABASE_URL"])
   ENV["DATABASE_URL"] = "sqlite3:#{ENV.fetch("DATABASE_PATH")}?timeout=10000"
 end
 Rails.application.initialize!

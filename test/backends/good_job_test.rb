@@ -11,46 +11,24 @@
 #
 #   ruby test/backends/good_job_test.rb    (HOLDFAST_TEST_POSTGRES_URL)
 require_relative "harness"
-require "pg"
+require_relative "postgres_database"
 require "securerandom"
-require "uri"
 
 class GoodJobBackendTest < Minitest::Test
   include BackendHarness
+  include PostgresDatabase
 
   def adapter = "good_job"
 
   def setup
     super
     @job_id = SecureRandom.uuid # GoodJob's rows are keyed by UUIDs
-    @database = "holdfast_good_job_#{Process.pid}_#{name[/\w{1,20}\z/]}"
-    admin { |db| db.exec("CREATE DATABASE #{db.quote_ident(@database)}") }
     FileUtils.mkdir_p(File.join(@dir, "config"))
     File.write(File.join(@dir, "config", "environment.rb"), "require #{APP.inspect}\n")
   end
 
-  def teardown
-    super
-    admin { |db| db.exec("DROP DATABASE IF EXISTS #{db.quote_ident(@database)} WITH (FORCE)") }
-  end
-
-  def server_url
-    ENV.fetch("HOLDFAST_TEST_POSTGRES_URL") { flunk "HOLDFAST_TEST_POSTGRES_URL is not set (bin/test starts the server)" }
-  end
-
-  def admin
-    db = PG.connect(server_url)
-    yield db
-  ensure
-    db&.close
-  end
-
-  def database_url
-    URI(server_url).tap { |uri| uri.path = "/#{@database}" }.to_s
-  end
-
   def env
-    super.merge("DATABASE_URL" => database_url, "WORKER_THREADS" => (@worker_threads || 2).to_s)
+    super.merge("WORKER_THREADS" => (@worker_threads || 2).to_s)
   end
 
   def good_job(name)
@@ -122,14 +100,11 @@ class GoodJobBackendTest < Minitest::Test
   # GoodJob's rows: the job's one row finished without an error, and
   # nothing else unfinished.
   def assert_backend_clean(fillers: 0)
-    db = PG.connect(database_url)
-    rows = db.exec_params("SELECT finished_at, error FROM good_jobs WHERE active_job_id = $1", [@job_id]).to_a
-    assert_equal 1, rows.size, "GoodJob rows for the job: #{rows.inspect}"
-    refute_nil rows.first["finished_at"], "GoodJob's row finished: #{rows.inspect}"
-    assert_nil rows.first["error"], "no error left on GoodJob's row: #{rows.inspect}"
-    assert_equal 1 + fillers, Integer(db.exec("SELECT COUNT(*) FROM good_jobs").getvalue(0, 0))
-    assert_equal 0, Integer(db.exec("SELECT COUNT(*) FROM good_jobs WHERE finished_at IS NULL").getvalue(0, 0))
-  ensure
-    db&.close
+    job = rows("SELECT finished_at, error FROM good_jobs WHERE active_job_id = $1", @job_id)
+    assert_equal 1, job.size, "GoodJob rows for the job: #{job.inspect}"
+    refute_nil job.first[0], "GoodJob's row finished: #{job.inspect}"
+    assert_nil job.first[1], "no error left on GoodJob's row: #{job.inspect}"
+    assert_equal [[(1 + fillers).to_s]], rows("SELECT COUNT(*) FROM good_jobs")
+    assert_equal [["0"]], rows("SELECT COUNT(*) FROM good_jobs WHERE finished_at IS NULL")
   end
 end

@@ -45,7 +45,7 @@ module BackendHarness
   end
 
   def job_args
-    [@job_id, ITEMS.to_s, @log, DELAY.to_s]
+    [@job_id, ITEMS.to_s, @log, (@delay || DELAY).to_s]
   end
 
   # Starts a process in its own process group, its output in a file.

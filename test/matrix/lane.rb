@@ -99,6 +99,24 @@ unless SYSTEM == "sid"
     steps << ["the holdfast command and rails holdfast:* tasks on SQLite and PostgreSQL, the install generator, " \
               "`holdfast locks PID`", [RbConfig.ruby, "test/cli/app_test.rb"]]
   end
+  # Rails 8.0 and 8.1 with the vendored app trees (railties, actionpack,
+  # actionview): the example app booted through the Railtie under Puma, and
+  # on 8.1 the database-backed backends; Active Record 8 on PostgreSQL.
+  if !DEBIAN_RAILS && $LOAD_PATH.any? { |dir| dir.end_with?("/railties/lib") && dir.start_with?(File.join(ROOT, "tmp")) }
+    steps << ["examples/rails_app: Rails #{RAILS} + Puma through the Railtie (on PostgreSQL)",
+              { "EXAMPLE_DATABASE_SERVER" => ENV["HOLDFAST_TEST_POSTGRES_URL"] },
+              [RbConfig.ruby, "examples/rails_app/test/run.rb"]]
+    if LANE == "ruby3.3-rails8.1"
+      steps << ["#{BackendVendor.version("solid_queue")} (Solid Queue) on Rails #{RAILS} and PostgreSQL: its worker " \
+                "SIGKILLed, the whole tree SIGKILLed, TERM, a backlog; its tables checked",
+                { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+                [RbConfig.ruby, "test/backends/solid_queue_test.rb"]]
+      steps << ["#{BackendVendor.version("good_job")} (GoodJob) on Rails #{RAILS}: `good_job start` SIGKILLed, TERM, " \
+                "a backlog when the next worker starts; its rows checked",
+                { "HOLDFAST_BACKENDS_REPORT" => File.join(ROOT, "tmp", "backends-#{LANE}.txt") },
+                [RbConfig.ruby, "test/backends/good_job_test.rb"]]
+    end
+  end
   # The fault-injection harness on Holdfast's own continuations (Rails 6.1)
   # and on Rails' own ActiveJob::Continuable (8.1): HOLDFAST_CHAOS_SECONDS
   # of faults on each store.
