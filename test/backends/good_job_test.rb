@@ -93,6 +93,17 @@ class GoodJobBackendTest < Minitest::Test
     assert_backend_clean(fillers: 4)
   end
 
+  # A forking server shuts GoodJob down in its master and restarts it in
+  # each worker: the restarted capsule's jobs must not inherit the stop.
+  def test_a_capsule_restarted_after_its_shutdown_runs_jobs_again
+    enqueue_job # creates the tables
+    check = ruby_process("good_job_restart", name: "restart")
+    assert wait_exit(check, WAIT).success?, outputs
+    output = File.read(check.output)
+    assert_includes output, "after shutdown: stopping=true recovery=false"
+    assert_includes output, "after restart: stopping=false recovery=true"
+  end
+
   def recovery_errors(worker)
     File.readlines(worker.output).grep(/could not re-enqueue|RecordNotUnique/)
   end

@@ -10,6 +10,7 @@
 #                                               and dispatcher), as `bin/jobs` starts it
 #   process.rb good_job                         GoodJob's CLI, as `good_job start` runs it (run
 #                                               in APP_ROOT: it loads config/environment.rb)
+#   process.rb good_job_restart                 GoodJob's capsule shut down and started again
 #   process.rb async [JOB_ID ITEMS LOG DELAY]   an app process (as a web server would be) whose
 #                                               :async adapter performs jobs; enqueues one if given
 require_relative "app"
@@ -40,6 +41,15 @@ when "good_job"
   GoodJob::CLI.within_exe = true
   GoodJob::CLI.log_to_stdout = false # the app logs to stdout already
   GoodJob::CLI.start(["start"])
+when "good_job_restart"
+  # What a forking server does: the capsule shut down (in the master), then
+  # started again (in each worker).
+  GoodJob.capsule.start
+  GoodJob.capsule.shutdown
+  puts "after shutdown: stopping=#{Holdfast.stopping?} recovery=#{Holdfast.recovery_running?}"
+  GoodJob.capsule.start
+  puts "after restart: stopping=#{Holdfast.stopping?} recovery=#{Holdfast.recovery_running?}"
+  GoodJob.capsule.shutdown
 when "async"
   # A long-lived app process: it exits on TERM once its jobs stopped.
   Holdfast.trap_signals!("TERM")
@@ -49,5 +59,5 @@ when "async"
   ActiveJob::Base.queue_adapter.shutdown(wait: true)
   puts "app process #{Process.pid} stopped"
 else
-  abort "usage: process.rb enqueue|delayed_job|solid_queue|good_job|async ..."
+  abort "usage: process.rb enqueue|fill|delayed_job|solid_queue|good_job|good_job_restart|async ..."
 end

@@ -204,10 +204,12 @@ module Chaos
       figures = checker.figures
       puts format("chaos: %s, seed %d: %d faults (%s), %d worker exits, %d jobs, %d executions, " \
                   "%d items redone, %d fenced (+%d by a paused writer), crash looper died %d times, " \
-                  "worst re-enqueue %.2f s (%d past lease + interval + 1 s) and resume %.2f s after a fault, %.0f s in all",
+                  "worst re-enqueue %.2f s (%d past lease + interval + 1 s, %d held by a recoverer that died with its claim) " \
+                  "and resume %.2f s after a fault, %.0f s in all",
                   @kind, @seed, faults.size, counts.map { |kind, n| "#{kind} #{n}" }.join(", "), exits, @jobs,
                   figures[:executions], figures[:redone], figures[:fenced], figures[:fenced_by_paused_writer],
-                  figures[:crash_loop_deaths], figures[:worst_requeue], figures[:late_requeues], figures[:worst_resume], took)
+                  figures[:crash_loop_deaths], figures[:worst_requeue], figures[:late_requeues],
+                  figures[:claims_lost_with_their_recoverer], figures[:worst_resume], took)
       return puts("chaos: #{@kind}: every invariant held") if checker.violations.empty?
 
       puts "chaos: #{@kind}: #{checker.violations.size} violations (logs kept in #{@dir}):"

@@ -47,12 +47,20 @@ module Holdfast
       end
 
       # Prepended to GoodJob::Capsule: the sweeper starts and stops with it.
+      # A capsule started again after its shutdown (GoodJob.restart, as a
+      # forking server's worker boot does after the master's shutdown)
+      # lifts the stop its shutdown made, so the new process's jobs run.
       module CapsuleHooks
         def start(*args, **options)
+          if @holdfast_stopped
+            @holdfast_stopped = false
+            Holdfast.resume!
+          end
           super.tap { Backends.start_recovery }
         end
 
         def shutdown(*args, **options)
+          @holdfast_stopped = true unless Holdfast.stopping?
           Holdfast.stop!
           super.tap { Holdfast.stop_recovery! }
         end
