@@ -924,8 +924,11 @@ holdfast_status holdfast_store_execution_release(const holdfast_store_execution 
  the epoch)}. Each claim has a new fencing token (the dead execution can
  never write again) and a lease held by this process for one lease
  period: run the job again (`holdfast_store_begin_with_payload` with its
- job id) within it, or it comes up again. Two callers, in any processes,
- never claim the same orphan.
+ job id) within it, or it comes up again. A caller that hands the job to
+ a queue instead calls `holdfast_store_handed_off` once it is queued, so
+ a copy waiting longer than a lease is not claimed again; one that cannot
+ take a claim on gives it back with `holdfast_store_hand_back`. Two
+ callers, in any processes, never claim the same orphan.
 
  `HOLDFAST_BUFFER_TOO_SMALL` (with the needed length in `*out_len`) keeps
  nothing claimed: the claims are handed back at once, and a call with a
@@ -939,6 +942,40 @@ holdfast_status holdfast_store_claim_orphans_json(const holdfast_store *store,
                                                   char *buf,
                                                   size_t len,
                                                   size_t *out_len);
+
+/*
+ The copy of a claimed job (`token` from
+ `holdfast_store_claim_orphans_json`) is in a queue: the claim is held
+ for the store's recovery timeout rather than one lease, so the copy may
+ wait behind a backlog without being claimed and queued again. A claim
+ that moved on (its copy began, the job was discarded) is left alone.
+ Callable from any thread; errors as for every store call
+ (`HOLDFAST_INVALID_ARGUMENT` for a bad job id, store errors as such).
+
+ # Safety
+ `job_id` points to `job_id_len` bytes.
+ */
+holdfast_status holdfast_store_handed_off(const holdfast_store *store,
+                                          const uint8_t *job_id,
+                                          size_t job_id_len,
+                                          uint64_t token);
+
+/*
+ Gives a claim back (`token` from `holdfast_store_claim_orphans_json`)
+ that this caller cannot take on (its queue is down): the job is claimed
+ again `retry_after_ms` milliseconds from now (at most the store's
+ recovery timeout), here or anywhere, and this
+ claim does not count toward the store's crash-loop limit. A claim that
+ moved on is left alone. Callable from any thread.
+
+ # Safety
+ `job_id` points to `job_id_len` bytes.
+ */
+holdfast_status holdfast_store_hand_back(const holdfast_store *store,
+                                         const uint8_t *job_id,
+                                         size_t job_id_len,
+                                         uint64_t token,
+                                         uint64_t retry_after_ms);
 
 /*
  Deletes the job's record, in flight or not (a job that will never run

@@ -24,7 +24,8 @@ module Holdfast
     # Claims and re-enqueues up to +limit+ orphans; returns their job ids.
     # An orphan whose job class no longer loads is quarantined at once; one
     # that cannot be re-enqueued for another reason (the queue is down) is
-    # logged and comes up again once the claim's recovery timeout passes.
+    # logged and given back, to be tried again one lease later (not counted
+    # as a recovery).
     # A crash loop (the store's max_recoveries in a row at one cursor) is
     # quarantined by the store: "quarantine.holdfast" and an error line
     # name the job, step and cursor. Damaged records are logged once and
@@ -48,27 +49,69 @@ module Holdfast
     end
 
     def reenqueue(orphan, store = Holdfast.continuation_store)
-      job = begin
-        ::ActiveJob::Base.deserialize(JSON.parse(orphan.fetch("payload")))
-      rescue NameError, JSON::ParserError => e
-        reason = "recovery cannot re-enqueue it: #{e.class}: #{e.message}"
-        if store&.quarantine(orphan["job_id"], token: orphan["token"], reason: reason)
-          quarantined(store.get(orphan["job_id"]) || orphan.merge("quarantine_reason" => reason))
-        end
-        return nil
+      job = deserialize(orphan, store) or return nil
+      return nil unless redeliver(job, orphan, store)
+
+      hand_off(orphan, store)
+      logger&.info("Holdfast: re-enqueued #{orphan["job_class"]} (Job ID: #{orphan["job_id"]}), whose process " \
+                   "#{orphan["expired_owner"]} stopped renewing its lease at #{orphan["expired_at"]&.utc&.iso8601(3)}; " \
+                   "it resumes from the store (recovery #{orphan["recoveries"]} in a row at this point)")
+      orphan["job_id"]
+    end
+
+    # The job from its payload; nil when it cannot be had (a class that no
+    # longer loads is quarantined, anything else given back).
+    def deserialize(orphan, store)
+      ::ActiveJob::Base.deserialize(JSON.parse(orphan.fetch("payload")))
+    rescue NameError, JSON::ParserError => e
+      reason = "recovery cannot re-enqueue it: #{e.class}: #{e.message}"
+      if store&.quarantine(orphan["job_id"], token: orphan["token"], reason: reason)
+        quarantined(store.get(orphan["job_id"]) || orphan.merge("quarantine_reason" => reason))
       end
-      # Due now: it was running when its process died.
+      nil
+    rescue StandardError, ScriptError => e
+      not_enqueued(orphan, store, e)
+    end
+
+    # Puts the copy in its queue, due now (it was running when its process
+    # died); false, with the claim given back, when that failed.
+    def redeliver(job, orphan, store)
       job.scheduled_at = nil if job.respond_to?(:scheduled_at=)
       raise "the enqueue was aborted by a before_enqueue callback" unless Backends.redeliver(job)
 
-      logger&.info("Holdfast: re-enqueued #{orphan["job_class"]} (Job ID: #{orphan["job_id"]}), whose process " \
-                   "#{orphan["expired_owner"]} stopped renewing its lease at #{orphan["expired_at"].utc.iso8601(3)}; " \
-                   "it resumes from the store (recovery #{orphan["recoveries"]} in a row at this point)")
-      orphan["job_id"]
+      true
     rescue StandardError, ScriptError => e
+      not_enqueued(orphan, store, e) || false
+    end
+
+    def not_enqueued(orphan, store, error)
+      retry_in = give_back(orphan, store)
       logger&.error("Holdfast: could not re-enqueue orphan #{orphan["job_class"]} (Job ID: #{orphan["job_id"]}): " \
-                    "#{e.class}: #{e.message}; it is tried again when this claim's recovery timeout passes")
+                    "#{error.class}: #{error.message}; it is tried again #{retry_in}")
       nil
+    end
+
+    # Queued: the claim holds while the copy waits its turn (until it
+    # begins, or the recovery timeout). A recoverer killed before this held
+    # it for one lease only. The copy is queued whatever happens here, so a
+    # failure is no reason to give the claim back.
+    def hand_off(orphan, store)
+      store&.handed_off(orphan["job_id"], token: orphan["token"])
+    rescue StandardError => e
+      logger&.warn("Holdfast: re-enqueued #{orphan["job_class"]} (Job ID: #{orphan["job_id"]}) but could not extend " \
+                   "its claim (#{e.class}: #{e.message}): if the copy waits in its queue past one lease, the job is " \
+                   "enqueued again and the older copy stops at its first checkpoint")
+    end
+
+    # A claim whose enqueue failed (its queue is down) goes back, not
+    # counted toward max_recoveries, to be tried again in one lease.
+    def give_back(orphan, store)
+      return "when this claim's lease runs out" unless store
+
+      store.hand_back(orphan["job_id"], token: orphan["token"], retry_in: store.lease)
+      "in #{store.lease.round(1)} s"
+    rescue StandardError => e
+      "when this claim's lease runs out (it could not be given back: #{e.class}: #{e.message})"
     end
 
     # Reports a job recovery gave up on: an event and an error line naming

@@ -275,6 +275,24 @@ module Holdfast
       __claim_one(Store.name_arg(job_id, "job id"))
     end
 
+    # The copy of a claimed job is in its queue: the claim (+token+ from
+    # the claim Hash) holds for the store's recovery timeout instead of one
+    # lease, so a copy waiting behind a backlog is not claimed and enqueued
+    # again. A claim that moved on (its copy began) is left alone.
+    def handed_off(job_id, token:)
+      __handed_off(Store.name_arg(job_id, "job id"), Integer(token))
+    end
+
+    # Gives a claim back that could not be re-enqueued (its queue is down):
+    # it is claimed again +retry_in+ seconds from now (at most the recovery
+    # timeout), here or anywhere, and does not count toward max_recoveries.
+    def hand_back(job_id, token:, retry_in: 0)
+      seconds = Float(retry_in)
+      raise ArgumentError, "retry_in must be a number of seconds, 0 or more, got #{retry_in.inspect}" unless seconds.finite? && seconds >= 0
+
+      __hand_back(Store.name_arg(job_id, "job id"), Integer(token), (seconds * 1000).clamp(0, 7 * 86_400_000).round)
+    end
+
     # Quarantines a claimed job that cannot be re-enqueued (its class does
     # not load), if +token+ is still its newest; true if it was.
     def quarantine(job_id, token:, reason:)
@@ -338,7 +356,8 @@ module Holdfast
     end
 
     # The extension's entry points; the methods above are the API.
-    private :__get, :__list, :__prune, :__begin, :__claim_orphans, :__claim_one, :__quarantine, :__discard,
+    private :__get, :__list, :__prune, :__begin, :__claim_orphans, :__claim_one, :__handed_off, :__hand_back,
+            :__quarantine, :__discard,
             :__durability
     private_class_method :__open_sqlite, :__open_postgres, :__open_memory
 

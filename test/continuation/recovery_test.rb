@@ -8,6 +8,18 @@ require "open3"
 # and this process performs it.
 require_relative "count_job"
 
+# A CountJob whose queue refuses the next +refusals+ enqueues, as a queue
+# that is down does.
+class QueueDownJob < CountJob
+  class_attribute :refusals, default: 0
+  before_enqueue do
+    if self.class.refusals.positive?
+      self.class.refusals -= 1
+      raise Errno::ECONNREFUSED, "the queue"
+    end
+  end
+end
+
 # A worker process is SIGKILLed mid-step; nothing is done by hand but
 # Holdfast.recover_orphans! (what the sweeper runs): once the dead
 # worker's lease runs out the job is re-enqueued under its id and resumes
@@ -102,6 +114,35 @@ class RecoveryTest < ContinuationTestCase
       assert_equal (10...40).to_a, items, "resumed at the cursor once; the second copy did nothing"
       refute_nil store.get("backlog")["completed_at"]
     ensure
+      store&.close
+    end
+  end
+
+  # A queue down for several sweeps: each failed re-enqueue gives its claim
+  # back (tried again a lease later), and none of them counts toward the
+  # crash-loop limit, so the job is neither lost nor quarantined.
+  test "a re-enqueue that fails gives its claim back uncounted: enqueued once the queue is back, never quarantined" do
+    Dir.mktmpdir do |dir|
+      log = File.join(dir, "processed.log")
+      path = File.join(dir, "store.sqlite3")
+      worker = Holdfast::Store.sqlite(path, lease: 1)
+      payload = QueueDownJob.new(40, 20, log, 0).tap { |j| j.job_id = "queue-down" }.serialize.to_json
+      worker.begin_execution("queue-down", "QueueDownJob", payload: payload).checkpoint(current: ["s0", "[10]"])
+      worker.close
+      store = Holdfast::Store.sqlite(path, lease: 1, max_recoveries: 1)
+      Holdfast.configure { |c| c.store = store }
+      QueueDownJob.refusals = 3
+      Timeout.timeout(20) { sleep 0.05 while Holdfast.recover_orphans!.empty? }
+
+      assert_equal 0, QueueDownJob.refusals, "three enqueues were refused first"
+      assert_equal ["queue-down"], enqueued_jobs.map { |job| job["job_id"] }
+      record = store.get("queue-down")
+      assert_nil record["quarantined_at"], "a queue outage is not a crash loop"
+      assert_equal 1, record["recoveries"]
+      refused = log_lines.grep(/could not re-enqueue orphan QueueDownJob .*ECONNREFUSED.*tried again in 1\.0 s/)
+      assert_equal 3, refused.size, log_lines.join("\n")
+    ensure
+      QueueDownJob.refusals = 0
       store&.close
     end
   end

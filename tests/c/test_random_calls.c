@@ -238,8 +238,12 @@ static void one_call(void) {
     bool existed;
     if (below(2))
       check_status(holdfast_store_prune(handle_of(STORE), (int64_t)next(), below(2) ? &deleted : NULL), "holdfast_store_prune");
-    else
+    else if (below(2))
       check_status(holdfast_store_discard(handle_of(STORE), a, a_len, below(2) ? &existed : NULL), "holdfast_store_discard");
+    else if (below(2))
+      check_status(holdfast_store_handed_off(handle_of(STORE), a, a_len, next()), "holdfast_store_handed_off");
+    else
+      check_status(holdfast_store_hand_back(handle_of(STORE), a, a_len, next(), next()), "holdfast_store_hand_back");
     break;
   }
   case 14:

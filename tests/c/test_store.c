@@ -204,11 +204,22 @@ static void recovery(holdfast_store *store, const char *job) {
   CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, &len) == HOLDFAST_OK);
   CHECK(strstr(json, job) != NULL && strstr(json, "\"payload\":\"{\\\"args\\\":[7]}\"") != NULL);
   CHECK(strstr(json, "\"token\":3") != NULL && strstr(json, "\"expired_owner\":\"") != NULL);
+  /* The buffer's hand-back was not counted as a recovery. */
+  CHECK(strstr(json, "\"recoveries\":1") != NULL);
   CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, &len) == HOLDFAST_OK && strcmp(json, "[]") == 0);
+  /* Its queue is down: given back, claimed again at once, still uncounted. */
+  CHECK(holdfast_store_hand_back(store, S(job), 3, 0) == HOLDFAST_OK);
+  CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, &len) == HOLDFAST_OK);
+  CHECK(strstr(json, "\"token\":4") != NULL && strstr(json, "\"recoveries\":1") != NULL);
+  /* Queued: the claim holds past its one-lease claim (1 s here). */
+  CHECK(holdfast_store_handed_off(store, S(job), 4) == HOLDFAST_OK);
+  usleep(1500000);
+  CHECK(holdfast_store_claim_orphans_json(store, 10, json, sizeof json, &len) == HOLDFAST_OK && strcmp(json, "[]") == 0);
+  CHECK(holdfast_store_handed_off(store, NULL, 3, 4) == HOLDFAST_NULL_ARGUMENT);
 
   CHECK(holdfast_store_begin_with_payload(store, S(job), S("ImportJob"), S("{\"args\":[7]}"), &e) == HOLDFAST_OK);
   holdfast_store_execution_info info;
-  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.token == 4 && info.has_cursor);
+  CHECK(holdfast_store_execution_get_info(e, &info) == HOLDFAST_OK && info.token == 5 && info.has_cursor);
   uint8_t cursor[16];
   CHECK(holdfast_store_execution_cursor(e, cursor, sizeof cursor, &len) == HOLDFAST_OK && memcmp(cursor, "[300]", 5) == 0);
   CHECK(holdfast_store_execution_free(e) == HOLDFAST_OK);

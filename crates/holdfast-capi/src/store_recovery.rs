@@ -75,8 +75,11 @@ pub unsafe extern "C" fn holdfast_store_execution_release(
 /// the epoch)}. Each claim has a new fencing token (the dead execution can
 /// never write again) and a lease held by this process for one lease
 /// period: run the job again (`holdfast_store_begin_with_payload` with its
-/// job id) within it, or it comes up again. Two callers, in any processes,
-/// never claim the same orphan.
+/// job id) within it, or it comes up again. A caller that hands the job to
+/// a queue instead calls `holdfast_store_handed_off` once it is queued, so
+/// a copy waiting longer than a lease is not claimed again; one that cannot
+/// take a claim on gives it back with `holdfast_store_hand_back`. Two
+/// callers, in any processes, never claim the same orphan.
 ///
 /// `HOLDFAST_BUFFER_TOO_SMALL` (with the needed length in `*out_len`) keeps
 /// nothing claimed: the claims are handed back at once, and a call with a
@@ -126,9 +129,70 @@ pub unsafe extern "C" fn holdfast_store_claim_orphans_json(
         // SAFETY: the caller's buffer contract, forwarded.
         let written = unsafe { write_text(&text, buf, len, out_len, "the claimed orphans") };
         if written.is_err() {
-            store.hand_back(&claimed).map_err(store_failure)?;
+            let claims: Vec<(String, u64)> = claimed
+                .iter()
+                .map(|orphan| (orphan.job_id.clone(), orphan.token))
+                .collect();
+            store
+                .hand_back(&claims, std::time::Duration::ZERO)
+                .map_err(store_failure)?;
         }
         written
+    })
+}
+
+/// The copy of a claimed job (`token` from
+/// `holdfast_store_claim_orphans_json`) is in a queue: the claim is held
+/// for the store's recovery timeout rather than one lease, so the copy may
+/// wait behind a backlog without being claimed and queued again. A claim
+/// that moved on (its copy began, the job was discarded) is left alone.
+/// Callable from any thread; errors as for every store call
+/// (`HOLDFAST_INVALID_ARGUMENT` for a bad job id, store errors as such).
+///
+/// # Safety
+/// `job_id` points to `job_id_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn holdfast_store_handed_off(
+    store: *const holdfast_store,
+    job_id: *const u8,
+    job_id_len: usize,
+    token: u64,
+) -> holdfast_status {
+    boundary("holdfast_store_handed_off", || {
+        let store = handles::store(store as usize)?;
+        // SAFETY: the caller's contract, forwarded.
+        let job_id = unsafe { str_arg(job_id, job_id_len, "job_id") }?;
+        store.handed_off(job_id, token).map_err(store_failure)
+    })
+}
+
+/// Gives a claim back (`token` from `holdfast_store_claim_orphans_json`)
+/// that this caller cannot take on (its queue is down): the job is claimed
+/// again `retry_after_ms` milliseconds from now (at most the store's
+/// recovery timeout), here or anywhere, and this
+/// claim does not count toward the store's crash-loop limit. A claim that
+/// moved on is left alone. Callable from any thread.
+///
+/// # Safety
+/// `job_id` points to `job_id_len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn holdfast_store_hand_back(
+    store: *const holdfast_store,
+    job_id: *const u8,
+    job_id_len: usize,
+    token: u64,
+    retry_after_ms: u64,
+) -> holdfast_status {
+    boundary("holdfast_store_hand_back", || {
+        let store = handles::store(store as usize)?;
+        // SAFETY: the caller's contract, forwarded.
+        let job_id = unsafe { str_arg(job_id, job_id_len, "job_id") }?;
+        store
+            .hand_back(
+                &[(job_id.to_owned(), token)],
+                std::time::Duration::from_millis(retry_after_ms),
+            )
+            .map_err(store_failure)
     })
 }
 

@@ -92,6 +92,7 @@ fn a_recovered_job_waiting_in_a_backlog_is_not_claimed_again() {
         run_and_die(&worker, &id, b"[50]");
         let first = claim_when_due(&sweeper, &id);
         assert_eq!(first.claimed.len(), 1, "{backend}");
+        sweeper.handed_off(&id, first.claimed[0].token).unwrap();
         // The copy waits in a busy queue for several leases: nobody claims
         // the job again while the claim holds.
         std::thread::sleep(Duration::from_millis(2500));
@@ -119,13 +120,21 @@ fn a_recovered_job_waiting_in_a_backlog_is_not_claimed_again() {
 }
 
 #[test]
-fn a_claim_whose_copy_never_begins_is_retried_after_the_recovery_timeout_and_counted() {
+fn a_handed_off_claim_whose_copy_never_begins_is_retried_after_the_recovery_timeout_and_counted() {
     for (backend, open) in backends("timeout") {
-        let store = open(options(1, 3));
+        let store = open(options(3, 3));
         let id = job("lost-copy");
         run_and_die(&store, &id, b"[7]");
         let first = claim_when_due(&store, &id);
         assert_eq!(first.claimed[0].recoveries, 1, "{backend}");
+        store.handed_off(&id, first.claimed[0].token).unwrap();
+        // Past the claim's own lease, the handed-off claim still holds.
+        std::thread::sleep(Duration::from_millis(1500));
+        let early = store.claim_orphans(100).unwrap();
+        assert!(
+            early.claimed.iter().all(|c| c.job_id != id),
+            "{backend}: claimed again before the recovery timeout: {early:?}"
+        );
         // The queue lost the copy: after the recovery timeout the job is
         // claimed again, counted as a second recovery at the same cursor.
         let second = claim_when_due(&store, &id);
@@ -133,6 +142,97 @@ fn a_claim_whose_copy_never_begins_is_retried_after_the_recovery_timeout_and_cou
         assert_eq!(claim.recoveries, 2, "{backend}");
         assert!(claim.token > first.claimed[0].token, "{backend}");
     }
+}
+
+#[test]
+fn a_claim_its_recoverer_never_handed_off_is_taken_again_after_one_lease() {
+    for (backend, open) in backends("dead_recoverer") {
+        // An hour's recovery timeout: only the claim's own lease may pass.
+        let store = open(options(3600, 3));
+        let id = job("claimed-then-killed");
+        run_and_die(&store, &id, b"[9]");
+        let first = claim_when_due(&store, &id);
+        let claimed_at = std::time::Instant::now();
+        // The recoverer dies here, before re-enqueuing.
+        let second = claim_when_due(&store, &id);
+        let waited = claimed_at.elapsed();
+        let claim = second.claimed.iter().find(|c| c.job_id == id).unwrap();
+        assert!(claim.token > first.claimed[0].token, "{backend}");
+        assert!(
+            waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+            "{backend}: taken again after {waited:?}, expected one lease (1 s)"
+        );
+    }
+}
+
+#[test]
+fn a_claim_handed_back_is_claimed_again_uncounted() {
+    for (backend, open) in backends("hand_back") {
+        let store = open(options(3600, 2));
+        let id = job("queue-down");
+        run_and_die(&store, &id, b"[3]");
+        // Its queue is down for many rounds: each claim goes back, and the
+        // crash-loop limit (2) is never reached.
+        let mut token = 0;
+        for _ in 0..5 {
+            let swept = claim_when_due(&store, &id);
+            assert!(swept.quarantined.is_empty(), "{backend}: {swept:?}");
+            let claim = swept.claimed.iter().find(|c| c.job_id == id).unwrap();
+            assert_eq!(claim.recoveries, 1, "{backend}");
+            assert!(claim.token > token, "{backend}");
+            token = claim.token;
+            store
+                .hand_back(&[(id.clone(), claim.token)], Duration::ZERO)
+                .unwrap();
+        }
+        // A hand-back with a delay holds the claim that long.
+        let swept = claim_when_due(&store, &id);
+        let claim = swept.claimed.iter().find(|c| c.job_id == id).unwrap();
+        store
+            .hand_back(&[(id.clone(), claim.token)], Duration::from_secs(60))
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1200));
+        assert!(
+            store
+                .claim_orphans(100)
+                .unwrap()
+                .claimed
+                .iter()
+                .all(|c| c.job_id != id),
+            "{backend}: a claim handed back for 60 s was taken at once"
+        );
+    }
+}
+
+#[test]
+fn a_hand_off_after_the_copy_began_leaves_the_copy_alone() {
+    for (backend, open) in backends("late_hand_off") {
+        let store = open(options(3600, 3));
+        let id = job("fast-copy");
+        run_and_die(&store, &id, b"[4]");
+        let claim = claim_when_due(&store, &id).claimed.remove(0);
+        // An inline or async backend runs the copy before the recoverer
+        // reports the hand-off.
+        let copy = store
+            .begin_execution_with(&id, "ImportJob", Some("{}"))
+            .unwrap();
+        assert!(copy.began && copy.token > claim.token, "{backend}");
+        store.handed_off(&id, claim.token).unwrap();
+        let lease = store.get(&id).unwrap().unwrap().lease.unwrap();
+        let left = lease.expires_at - wall_ms();
+        assert!(
+            left <= 1_500,
+            "{backend}: the copy's lease became the claim's ({left} ms left)"
+        );
+        store.forget(&copy);
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 #[test]

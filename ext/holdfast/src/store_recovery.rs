@@ -1,5 +1,5 @@
 //! Recovery for Ruby: `Holdfast::Store#__claim_orphans`, `#__claim_one`,
-//! `#__quarantine` and `#__discard`. Signatures and docs are in
+//! `#__handed_off`, `#__hand_back`, `#__quarantine` and `#__discard`. Signatures and docs are in
 //! `lib/holdfast/store.rb`; the rules (claims, crash loops, damage) are the
 //! core's.
 
@@ -52,6 +52,22 @@ fn claim_one(ruby: &Ruby, rb_self: &RbStore, job_id: String) -> Result<Option<RH
         .transpose()
 }
 
+fn handed_off(ruby: &Ruby, rb_self: &RbStore, job_id: String, token: u64) -> Result<(), Error> {
+    io(ruby, || rb_self.store().handed_off(&job_id, token))?.map_err(|e| store_error(ruby, e))
+}
+
+fn hand_back(
+    ruby: &Ruby,
+    rb_self: &RbStore,
+    job_id: String,
+    token: u64,
+    retry_after_ms: u64,
+) -> Result<(), Error> {
+    let after = std::time::Duration::from_millis(retry_after_ms);
+    let claims = [(job_id, token)];
+    io(ruby, || rb_self.store().hand_back(&claims, after))?.map_err(|e| store_error(ruby, e))
+}
+
 fn quarantine(
     ruby: &Ruby,
     rb_self: &RbStore,
@@ -70,6 +86,8 @@ fn discard(ruby: &Ruby, rb_self: &RbStore, job_id: String) -> Result<bool, Error
 pub(crate) fn init(store: RClass) -> Result<(), Error> {
     store.define_method("__claim_orphans", magnus::method!(claim_orphans, 1))?;
     store.define_method("__claim_one", magnus::method!(claim_one, 1))?;
+    store.define_method("__handed_off", magnus::method!(handed_off, 2))?;
+    store.define_method("__hand_back", magnus::method!(hand_back, 3))?;
     store.define_method("__quarantine", magnus::method!(quarantine, 3))?;
     store.define_method("__discard", magnus::method!(discard, 1))?;
     Ok(())

@@ -71,6 +71,12 @@ pub trait Backend: Send + Sync {
     /// that moved on (a newer token, completed, released) are left alone.
     fn renew(&self, executions: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError>;
 
+    /// Gives recovery claims (job id, token) held by `lease.owner` back:
+    /// each lease ends `lease.for_ms` from now and the claim's recovery is
+    /// no longer counted (one fewer in a row, never below zero). Claims that
+    /// moved on are left alone.
+    fn give_back(&self, claims: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError>;
+
     /// Drops the lease of this execution (it stopped without completing:
     /// its backend re-runs it, or it failed).
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError>;

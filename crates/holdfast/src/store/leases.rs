@@ -132,8 +132,12 @@ impl Store {
     /// Claims up to `limit` orphans: in-flight records whose lease ran out
     /// (on the store's clock) and that kept a payload. Each gets a new token
     /// (the dead execution is fenced off even if it comes back) and a claim
-    /// held by this process until the copy it re-enqueues begins, or for the
-    /// store's recovery timeout if it never does. An orphan found where its
+    /// held by this process for one lease: long enough to re-enqueue the job,
+    /// short enough that a recoverer killed before it did costs one lease.
+    /// Once the copy is in its queue, [`Store::handed_off`] holds the claim
+    /// until that copy begins, or for the store's recovery timeout if it
+    /// never does; a claim that cannot be re-enqueued goes back with
+    /// [`Store::hand_back`]. An orphan found where its
     /// last `max_recoveries` recoveries found it is quarantined instead (in
     /// `quarantined`); damaged records are reported in `damaged` and
     /// skipped. Two callers, in any processes, never claim the same orphan.
@@ -143,7 +147,7 @@ impl Store {
         self.shared.check_open()?;
         let swept = self.shared.backend.claim_orphans(&Sweep {
             limit,
-            lease: self.shared.grant(self.shared.options.recovery_timeout),
+            lease: self.shared.grant(self.shared.options.lease),
             max_recoveries: self.shared.options.max_recoveries,
             at: now_ms(),
         })?;
@@ -155,15 +159,16 @@ impl Store {
     }
 
     /// An operator's `recover JOB_ID --force`: claims this record whatever
-    /// its lease or quarantine (lifting it, the recovery count reset).
-    /// `None` when there is no such in-flight record with a payload.
+    /// its lease or quarantine (lifting it, the recovery count reset), held
+    /// as [`Store::claim_orphans`] holds its claims. `None` when there is no
+    /// such in-flight record with a payload.
     pub fn claim_one(&self, job_id: &str) -> Result<Option<Claimed>, StoreError> {
         self.shared.check_open()?;
         self.shared.options.limits.check_job_id(job_id)?;
-        let claimed = self.shared.backend.claim_one(
-            job_id,
-            &self.shared.grant(self.shared.options.recovery_timeout),
-        )?;
+        let claimed = self
+            .shared
+            .backend
+            .claim_one(job_id, &self.shared.grant(self.shared.options.lease))?;
         if let Some(orphan) = &claimed {
             self.shared
                 .pending
@@ -189,19 +194,38 @@ impl Store {
         )
     }
 
-    /// Gives claims back: their leases (held by this process) end now, so
-    /// the next `claim_orphans`, here or anywhere, takes them again. For a
-    /// caller that claimed but cannot take the orphans on (the C API when
-    /// the caller's buffer is too small for them).
-    pub fn hand_back(&self, claimed: &[Claimed]) -> Result<(), StoreError> {
+    /// The copy of a claimed job is in its queue: the claim (still at
+    /// `token`, held by this process) is held for the store's recovery
+    /// timeout, so a copy waiting behind a backlog is not claimed and
+    /// enqueued again. A claim that moved on (its copy already began, or an
+    /// operator discarded the job) is left alone.
+    pub fn handed_off(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
         self.shared.check_open()?;
-        let executions: Vec<(String, u64)> = claimed
-            .iter()
-            .map(|orphan| (orphan.job_id.clone(), orphan.token))
-            .collect();
-        self.shared
-            .backend
-            .renew(&executions, &self.shared.grant(Duration::ZERO))
+        self.shared.options.limits.check_job_id(job_id)?;
+        self.shared.backend.renew(
+            &[(job_id.to_owned(), token)],
+            &self.shared.grant(self.shared.options.recovery_timeout),
+        )
+    }
+
+    /// Gives claims (job id, token) back uncounted: their leases end
+    /// `retry_after` from now (at most the store's recovery timeout), and the recovery each claim counted toward
+    /// the crash-loop limit is taken back, so a recoverer that could not
+    /// take a job on (its queue is down, the C caller's buffer was too
+    /// small) never quarantines it. The next `claim_orphans` after that,
+    /// here or anywhere, takes them again.
+    pub fn hand_back(
+        &self,
+        claims: &[(String, u64)],
+        retry_after: Duration,
+    ) -> Result<(), StoreError> {
+        self.shared.check_open()?;
+        self.shared.backend.give_back(
+            claims,
+            &self
+                .shared
+                .grant(retry_after.min(self.shared.options.recovery_timeout)),
+        )
     }
 
     /// Deletes the job's record on purpose, in flight or not (a job that

@@ -32,6 +32,27 @@ impl MemoryBackend {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// Renews leases held by `grant.owner`; with `uncount`, gives recovery
+    /// claims back (see `Backend::give_back`).
+    fn renew_held(&self, executions: &[(String, u64)], grant: &LeaseGrant, uncount: bool) {
+        let mut inner = self.inner.lock();
+        for (job_id, token) in executions {
+            let Some(record) = inner.records.get_mut(job_id) else {
+                continue;
+            };
+            let held = record
+                .lease
+                .as_ref()
+                .is_some_and(|held| held.owner == grant.owner);
+            if held && record.token == *token && record.completed_at.is_none() {
+                record.lease = Some(lease(grant));
+                if uncount {
+                    record.recoveries = record.recoveries.saturating_sub(1);
+                }
+            }
+        }
+    }
 }
 
 /// A record as callers see it: its lease expiry on the wall clock.
@@ -172,21 +193,12 @@ impl Backend for MemoryBackend {
     }
 
     fn renew(&self, executions: &[(String, u64)], grant: &LeaseGrant) -> Result<(), StoreError> {
-        let mut inner = self.inner.lock();
-        for (job_id, token) in executions {
-            if let Some(record) = inner.records.get_mut(job_id) {
-                match &mut record.lease {
-                    Some(held)
-                        if record.token == *token
-                            && held.owner == grant.owner
-                            && record.completed_at.is_none() =>
-                    {
-                        held.expires_at = boot_ms().saturating_add(grant.for_ms);
-                    }
-                    _ => {}
-                }
-            }
-        }
+        self.renew_held(executions, grant, false);
+        Ok(())
+    }
+
+    fn give_back(&self, claims: &[(String, u64)], grant: &LeaseGrant) -> Result<(), StoreError> {
+        self.renew_held(claims, grant, true);
         Ok(())
     }
 

@@ -491,7 +491,12 @@ impl Backend for PostgresBackend {
 
     fn renew(&self, executions: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
         self.check_writable()?;
-        self.renew_leases(executions, lease)
+        self.renew_leases(executions, lease, false)
+    }
+
+    fn give_back(&self, claims: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
+        self.check_writable()?;
+        self.renew_leases(claims, lease, true)
     }
 
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {

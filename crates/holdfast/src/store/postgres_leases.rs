@@ -15,10 +15,13 @@ use super::{
 };
 
 impl PostgresBackend {
+    /// Renews leases; with `uncount`, gives recovery claims back (see
+    /// `Backend::give_back`).
     pub(super) fn renew_leases(
         &self,
         executions: &[(String, u64)],
         lease: &LeaseGrant,
+        uncount: bool,
     ) -> Result<(), StoreError> {
         if executions.is_empty() {
             return Ok(());
@@ -31,12 +34,13 @@ impl PostgresBackend {
         self.with_connection(|connection| {
             connection.client.execute(
                 &format!(
-                    "UPDATE {table} t SET lease_expires_at = {NOW_MS} + $3
+                    "UPDATE {table} t
+                     SET lease_expires_at = {NOW_MS} + $3, recoveries = GREATEST(t.recoveries - $5, 0)
                      FROM UNNEST($1::TEXT[], $2::BIGINT[]) AS e(job_id, token)
                      WHERE t.job_id = e.job_id AND t.token = e.token
                        AND t.lease_owner = $4 AND t.completed_at IS NULL"
                 ),
-                &[&ids, &tokens, &lease.for_ms, &lease.owner],
+                &[&ids, &tokens, &lease.for_ms, &lease.owner, &i64::from(uncount)],
             )?;
             Ok(())
         })

@@ -12,10 +12,13 @@ use super::sqlite_schema::RESEAL;
 use super::{Claimed, LeaseGrant, Quarantine, Quarantined, Record, StoreError, Sweep, Swept};
 
 impl SqliteBackend {
+    /// Renews leases; with `uncount`, gives recovery claims back (see
+    /// `Backend::give_back`).
     pub(super) fn renew_leases(
         &self,
         executions: &[(String, u64)],
         lease: &LeaseGrant,
+        uncount: bool,
     ) -> Result<(), StoreError> {
         if executions.is_empty() {
             return Ok(());
@@ -28,14 +31,21 @@ impl SqliteBackend {
         {
             let mut renew = tx
                 .prepare_cached(
-                    "UPDATE holdfast_continuations SET lease_expires_at = ?3
+                    "UPDATE holdfast_continuations
+                     SET lease_expires_at = ?3, recoveries = MAX(recoveries - ?5, 0)
                      WHERE job_id = ?1 AND token = ?2 AND lease_owner = ?4 AND completed_at IS NULL",
                 )
                 .map_err(|e| self.err(e))?;
             let mut reseal = tx.prepare_cached(RESEAL).map_err(|e| self.err(e))?;
             for (job_id, token) in executions {
                 let changed = renew
-                    .execute(params![job_id, *token as i64, expires_at, lease.owner])
+                    .execute(params![
+                        job_id,
+                        *token as i64,
+                        expires_at,
+                        lease.owner,
+                        i64::from(uncount)
+                    ])
                     .map_err(|e| self.err(e))?;
                 if changed == 1 {
                     reseal.execute([job_id]).map_err(|e| self.err(e))?;

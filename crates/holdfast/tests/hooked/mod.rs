@@ -48,6 +48,9 @@ impl Backend for Hooked {
     fn renew(&self, executions: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
         self.inner.renew(executions, lease)
     }
+    fn give_back(&self, claims: &[(String, u64)], lease: &LeaseGrant) -> Result<(), StoreError> {
+        self.inner.give_back(claims, lease)
+    }
     fn release(&self, job_id: &str, token: u64) -> Result<(), StoreError> {
         self.inner.release(job_id, token)
     }
