@@ -44,8 +44,10 @@ class BackendsApp < Rails::Application
   config.holdfast.recovery_interval = Float(ENV["HOLDFAST_RECOVERY_INTERVAL"]) if ENV["HOLDFAST_RECOVERY_INTERVAL"]
   config.holdfast.unwrapped_code = false
   if ADAPTER == "good_job"
-    # Jobs run in `good_job start` only; poll as well as LISTEN.
-    config.good_job.execution_mode = :external
+    # Jobs run in `good_job start` (external) or in the app's processes
+    # (async_all: async mode outside a web server too); poll as well as
+    # LISTEN.
+    config.good_job.execution_mode = ENV.fetch("GOOD_JOB_EXECUTION_MODE", "external").to_sym
     config.good_job.poll_interval = 1
     config.good_job.max_threads = Integer(ENV.fetch("WORKER_THREADS", "2"))
   end

@@ -4,7 +4,8 @@
 # Sidekiq with a real Redis, delayed_job on SQLite, and Active Job's :async
 # adapter. For each: a worker SIGKILLed mid-step, with nothing done by hand,
 # and the job resumes by itself from its durable cursor; a worker sent TERM
-# mid-step stops at a checkpoint within a second and the job resumes.
+# mid-step stops at a checkpoint within a second and the job resumes; for
+# Sidekiq and delayed_job, a recovered job waiting behind a backlog.
 #
 #   ruby test/backends/backends_test.rb    (HOLDFAST_BACKENDS=sidekiq,async to choose)
 require_relative "harness"
@@ -38,16 +39,14 @@ module TestRedis
   end
 end
 
-# The two stories, for every backend.
+# The SIGKILL and TERM stories, for every backend.
 module BackendStories
   def test_a_worker_sigkilled_mid_step_comes_back_by_itself
     first = start_worker("first", with_job: true)
-    wait_until("the first worker to process 100 items") { items.size >= 100 }
-    killed_at = epoch_ms
-    Process.kill("KILL", first.pid)
+    killed_at = signal_mid_step(first, "KILL")
     wait_exit(first, 10)
     second = start_worker("second")
-    wait_until("the job to finish in the second worker") { done_lines.any? }
+    wait_finished("in the second worker")
     stop(second, "TERM")
     check_backend_left_nothing
     assert_resumed(first, second, redone: 1)
@@ -56,17 +55,11 @@ module BackendStories
 
   def test_a_worker_sent_term_mid_step_stops_within_a_second_and_the_job_resumes
     first = start_worker("first", with_job: true)
-    wait_until("the first worker to process 100 items") { items.size >= 100 }
-    term_at = epoch_ms
-    Process.kill("TERM", first.pid)
+    term_at = signal_mid_step(first, "TERM")
     # Well before Sidekiq's 25 s shutdown timeout (its default, used here).
-    status = wait_exit(first, 10)
-    last = items.select { |_, _, pid| pid == first.pid }.last
-    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
-    assert_empty done_lines, "the job did not run to its end after TERM"
-    assert_includes [0, 128 + 15, nil], status.exitstatus, "the worker exited in order: #{status.inspect}"
+    assert_stopped_at_a_checkpoint(first, term_at, wait_exit(first, 10), [0, 128 + 15, nil])
     second = start_worker("second")
-    wait_until("the job to finish in the second worker") { done_lines.any? }
+    wait_finished("in the second worker")
     stop(second, "TERM")
     check_backend_left_nothing
     assert_resumed(first, second, redone: 0)
@@ -76,9 +69,32 @@ module BackendStories
   def check_backend_left_nothing; end
 end
 
+# A backlog, for the backends with a queue outside the process: the
+# worker is SIGKILLed mid-step and work is queued ahead before the next
+# worker (one thread) starts, so Holdfast's recovered copy waits behind
+# it for several leases. Recovery must not enqueue it again meanwhile:
+# it runs once, after the backlog, from its cursor.
+module BacklogStory
+  def test_a_recovered_job_waiting_behind_a_backlog_runs_once
+    first = start_worker("first", with_job: true)
+    signal_mid_step(first, "KILL")
+    wait_exit(first, 10)
+    filler_log = queue_backlog
+    second = start_worker("second", threads: 1)
+    wait_finished("after the backlog", within: BackendHarness::WAIT * 2)
+    stop(second, "TERM")
+    check_backend_left_nothing
+    assert_resumed(first, second, redone: 1)
+    assert_waited_behind_the_backlog(filler_log, second.pid)
+    reenqueued = File.readlines(second.output).grep(/Holdfast: re-enqueued ImportJob/)
+    assert_equal 1, reenqueued.size, "recovery enqueued one copy:\n#{reenqueued.join}"
+  end
+end
+
 class SidekiqBackendTest < Minitest::Test
   include BackendHarness
   include BackendStories
+  include BacklogStory
 
   def adapter = "sidekiq"
 
@@ -86,8 +102,8 @@ class SidekiqBackendTest < Minitest::Test
     super.merge("REDIS_URL" => TestRedis.url)
   end
 
-  def start_worker(name, with_job: false)
-    worker = start("sidekiq", "-r", APP, "-c", "2", "-q", "default", name: name)
+  def start_worker(name, with_job: false, threads: 2)
+    worker = start("sidekiq", "-r", APP, "-c", threads.to_s, "-q", "default", name: name)
     enqueue_job if with_job
     worker
   end
@@ -96,10 +112,12 @@ end
 class DelayedJobBackendTest < Minitest::Test
   include BackendHarness
   include BackendStories
+  include BacklogStory
 
   def adapter = "delayed_job"
 
-  def start_worker(name, with_job: false)
+  # One thread, whatever +threads+: a delayed_job worker runs one job at a time.
+  def start_worker(name, with_job: false, **)
     enqueue_job if with_job
     ruby_process("delayed_job", name: name)
   end

@@ -1,7 +1,8 @@
 # frozen_string_literal: true
 
 # GoodJob as apps run it: `good_job start` (its CLI, one process with a
-# thread pool), jobs in PostgreSQL (a database of its own per test on the
+# thread pool) and async mode (jobs in the app's own processes), jobs in
+# PostgreSQL (a database of its own per test on the
 # server bin/test starts), Holdfast wired by its Railtie alone. GoodJob
 # brings a SIGKILLed job back by itself (its advisory lock went with the
 # dead session): Holdfast must adopt that execution, not add a copy (an
@@ -28,22 +29,31 @@ class GoodJobBackendTest < Minitest::Test
   end
 
   def env
-    super.merge("WORKER_THREADS" => (@worker_threads || 2).to_s)
+    super.merge("WORKER_THREADS" => (@worker_threads || 2).to_s,
+                "GOOD_JOB_EXECUTION_MODE" => @execution_mode || "external")
   end
 
   def good_job(name)
     ruby_process("good_job", name: name)
   end
 
+  # An app process (a web server's, say) running GoodJob in async mode,
+  # wired as GoodJob's README wires Puma: the capsule shut down at exit.
+  # (Only that process: an enqueuer in async mode would run the job.)
+  def good_job_async(name)
+    @execution_mode = "async_all"
+    ruby_process("good_job_async", name: name)
+  ensure
+    @execution_mode = nil
+  end
+
   def test_sigkilled_mid_step_goodjob_runs_it_again_and_holdfast_adds_no_copy
     enqueue_job
     first = good_job("first")
-    wait_until("the worker to process 100 items") { items.size >= 100 }
-    killed_at = epoch_ms
-    Process.kill("KILL", first.pid)
+    killed_at = signal_mid_step(first, "KILL")
     wait_exit(first, 10)
     second = good_job("second")
-    wait_until("the job to finish in the second worker") { done_lines.any? }
+    wait_finished("in the second worker")
     stop(second, "TERM")
     assert_resumed(first, second, redone: 1)
     assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
@@ -54,20 +64,45 @@ class GoodJobBackendTest < Minitest::Test
   def test_term_mid_step_stops_at_a_checkpoint_within_a_kamal_stop_and_resumes
     enqueue_job
     first = good_job("first")
-    wait_until("the worker to process 100 items") { items.size >= 100 }
-    term_at = epoch_ms
-    Process.kill("TERM", first.pid)
-    status = wait_exit(first, 10)
-    last = items.select { |_, _, pid| pid == first.pid }.last
-    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
-    assert_empty done_lines, "the job did not run to its end after TERM"
-    assert_includes [0, nil], status.exitstatus, "good_job exited in order: #{status.inspect}"
+    term_at = signal_mid_step(first, "TERM")
+    assert_stopped_at_a_checkpoint(first, term_at, wait_exit(first, 10), [0, nil])
     second = good_job("second")
-    wait_until("the job to finish in the second worker") { done_lines.any? }
+    wait_finished("in the second worker")
     stop(second, "TERM")
     assert_resumed(first, second, redone: 0)
     assert_backend_clean
     report("TERM", seconds_to_resume(second, term_at))
+  end
+
+  # Async mode: the app process that ran the job is SIGKILLed; the next
+  # app process's capsule runs the unfinished row, resuming at the cursor.
+  def test_async_mode_an_app_process_sigkilled_mid_step_the_next_one_resumes_the_job
+    first = good_job_async("first")
+    enqueue_job
+    killed_at = signal_mid_step(first, "KILL")
+    wait_exit(first, 10)
+    second = good_job_async("second")
+    wait_finished("in the next app process")
+    stop(second, "TERM")
+    assert_resumed(first, second, redone: 1)
+    assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
+    assert_backend_clean
+    report("async SIGKILL", seconds_to_resume(second, killed_at))
+  end
+
+  # Async mode, a deploy's TERM: the capsule's shutdown at exit stops the
+  # job at its next checkpoint, and the next app process resumes it.
+  def test_async_mode_term_stops_the_job_at_a_checkpoint_and_the_next_app_process_resumes_it
+    first = good_job_async("first")
+    enqueue_job
+    term_at = signal_mid_step(first, "TERM")
+    assert_stopped_at_a_checkpoint(first, term_at, wait_exit(first, 10), [0, nil])
+    second = good_job_async("second")
+    wait_finished("in the next app process")
+    stop(second, "TERM")
+    assert_resumed(first, second, redone: 0)
+    assert_backend_clean
+    report("async TERM", seconds_to_resume(second, term_at))
   end
 
   # No worker runs while the lease runs out, then the next one has a
@@ -76,19 +111,16 @@ class GoodJobBackendTest < Minitest::Test
   def test_a_killed_job_behind_a_backlog_when_the_next_worker_starts_runs_once
     enqueue_job
     first = good_job("first")
-    wait_until("the worker to process 100 items") { items.size >= 100 }
-    Process.kill("KILL", first.pid)
+    signal_mid_step(first, "KILL")
     wait_exit(first, 10)
-    filler_log = File.join(@dir, "fillers.log")
-    fillers = ruby_process("fill", "4", (LEASE * 0.75).to_s, "-10", filler_log, name: "fill")
-    assert wait_exit(fillers, WAIT).success?, outputs
+    filler_log = queue_backlog
     sleep LEASE + INTERVAL # the lease runs out before any worker is back
     @worker_threads = 1
     second = good_job("second")
-    wait_until("the job to finish after the backlog", within: WAIT * 2) { done_lines.any? }
+    wait_finished("after the backlog", within: WAIT * 2)
     stop(second, "TERM")
     assert_resumed(first, second, redone: 1)
-    assert_equal 4, File.readlines(filler_log).size, "every filler ran once"
+    assert_waited_behind_the_backlog(filler_log, second.pid)
     assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
     assert_backend_clean(fillers: 4)
   end

@@ -156,6 +156,57 @@ module BackendHarness
     assert_empty in_flight, "nothing left in flight"
   end
 
+  # Waits until 100 items are done, sends +signal+ to +target+ (a pid, a
+  # Worker, or -pgid for a whole tree) and returns when, in epoch ms.
+  def signal_mid_step(target, signal)
+    wait_until("the worker to process 100 items") { items.size >= 100 }
+    at = epoch_ms
+    Process.kill(signal, target.is_a?(Worker) ? target.pid : target)
+    at
+  end
+
+  # The pid the job's items come from now (a supervisor's forked worker).
+  def processing_pid
+    items.last[2]
+  end
+
+  # After TERM: the job stopped at a checkpoint within a second (its last
+  # item by +pid+), did not run to its end, and the process exited in
+  # order (+status+ one of +statuses+).
+  def assert_stopped_at_a_checkpoint(pid, term_at, status, statuses)
+    pid = pid.pid if pid.is_a?(Worker)
+    last = items.select { |_, _, by| by == pid }.last
+    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
+    assert_empty done_lines, "the job did not run to its end after TERM"
+    assert_includes statuses, status.exitstatus, "the worker exited in order: #{status.inspect}"
+  end
+
+  # Waits for the job to finish (within +within+ s); the pid that ran its
+  # last items.
+  def wait_finished(where, within: WAIT)
+    wait_until("the job to finish #{where}", within: within) { done_lines.any? }
+    items.last[2]
+  end
+
+  # Four FillerJobs of 0.75 lease each, queued ahead (priority -10) of
+  # whatever comes next: the backlog a recovered job waits behind for
+  # several leases. Returns the fillers' log.
+  def queue_backlog
+    filler_log = File.join(@dir, "fillers.log")
+    fillers = ruby_process("fill", "4", (LEASE * 0.75).to_s, "-10", filler_log, name: "fill")
+    assert wait_exit(fillers, WAIT).success?, outputs
+    filler_log
+  end
+
+  # Every filler ran once, and the job resumed (by +resumed_by+) only
+  # after the backlog.
+  def assert_waited_behind_the_backlog(filler_log, resumed_by)
+    assert_equal 4, File.readlines(filler_log).size, "every filler ran once"
+    first_resumed = items.find { |_, _, pid| pid == resumed_by }[1]
+    assert_operator first_resumed - File.mtime(filler_log).to_f * 1000, :>=, -50,
+                    "the recovered job waited behind the backlog"
+  end
+
   # Seconds from +at_ms+ to the first item the second worker processed.
   def seconds_to_resume(second, at_ms)
     second = second.pid if second.is_a?(Worker)

@@ -10,6 +10,8 @@
 #                                               and dispatcher), as `bin/jobs` starts it
 #   process.rb good_job                         GoodJob's CLI, as `good_job start` runs it (run
 #                                               in APP_ROOT: it loads config/environment.rb)
+#   process.rb good_job_async                   an app process running GoodJob in async mode,
+#                                               wired as GoodJob's README wires Puma
 #   process.rb good_job_restart                 GoodJob's capsule shut down and started again
 #   process.rb async [JOB_ID ITEMS LOG DELAY]   an app process (as a web server would be) whose
 #                                               :async adapter performs jobs; enqueues one if given
@@ -41,6 +43,13 @@ when "good_job"
   GoodJob::CLI.within_exe = true
   GoodJob::CLI.log_to_stdout = false # the app logs to stdout already
   GoodJob::CLI.start(["start"])
+when "good_job_async"
+  # GoodJob's Puma advice: shut the capsule down at exit. TERM ends the
+  # process as a server's own handler would.
+  at_exit { GoodJob.shutdown(timeout: 25) }
+  trap("TERM") { exit }
+  puts "app process #{Process.pid} up (GoodJob #{GoodJob.configuration.execution_mode})"
+  sleep
 when "good_job_restart"
   # What a forking server does: the capsule shut down (in the master), then
   # started again (in each worker).
@@ -59,5 +68,5 @@ when "async"
   ActiveJob::Base.queue_adapter.shutdown(wait: true)
   puts "app process #{Process.pid} stopped"
 else
-  abort "usage: process.rb enqueue|fill|delayed_job|solid_queue|good_job|good_job_restart|async ..."
+  abort "usage: process.rb enqueue|fill|delayed_job|solid_queue|good_job|good_job_async|good_job_restart|async ..."
 end

@@ -42,20 +42,13 @@ class SolidQueueBackendTest < Minitest::Test
     super.merge("WORKER_THREADS" => (@worker_threads || 2).to_s)
   end
 
-  # The pid of the forked worker that is processing the job.
-  def processing_pid
-    items.last[2]
-  end
-
   def test_its_worker_sigkilled_mid_step_the_failed_claim_is_retried_and_resumes_from_the_cursor
     enqueue_job
     first = supervisor("supervisor")
     wait_until("the worker to process 100 items") { items.size >= 100 }
     victim = processing_pid
-    killed_at = epoch_ms
-    Process.kill("KILL", victim)
-    wait_until("the job to finish in the supervisor's next worker") { done_lines.any? }
-    resumed_by = items.last[2]
+    killed_at = signal_mid_step(victim, "KILL")
+    resumed_by = wait_finished("in the supervisor's next worker")
     refute_equal victim, resumed_by
     assert_resumed(victim, resumed_by, redone: 1)
     stop(first, "TERM")
@@ -68,12 +61,10 @@ class SolidQueueBackendTest < Minitest::Test
     first = supervisor("first")
     wait_until("the worker to process 100 items") { items.size >= 100 }
     victim = processing_pid
-    killed_at = epoch_ms
-    Process.kill("KILL", -first.pid)
+    killed_at = signal_mid_step(-first.pid, "KILL")
     wait_exit(first, 10)
     second = supervisor("second")
-    wait_until("the job to finish under the second supervisor") { done_lines.any? }
-    resumed_by = items.last[2]
+    resumed_by = wait_finished("under the second supervisor")
     assert_resumed(victim, resumed_by, redone: 1)
     stop(second, "TERM")
     # The dead processes' rows stay until Solid Queue prunes them; nothing
@@ -87,17 +78,11 @@ class SolidQueueBackendTest < Minitest::Test
     first = supervisor("first")
     wait_until("the worker to process 100 items") { items.size >= 100 }
     victim = processing_pid
-    term_at = epoch_ms
-    Process.kill("TERM", first.pid)
+    term_at = signal_mid_step(first, "TERM")
     # Within a 10 s container stop (Solid Queue's shutdown_timeout is 5 s).
-    status = wait_exit(first, 10)
-    last = items.select { |_, _, pid| pid == victim }.last
-    assert_operator last[1] - term_at, :<=, 1000, "the job stopped at a checkpoint within a second of TERM"
-    assert_empty done_lines, "the job did not run to its end after TERM"
-    assert_includes [0, nil], status.exitstatus, "the supervisor exited in order: #{status.inspect}"
+    assert_stopped_at_a_checkpoint(victim, term_at, wait_exit(first, 10), [0, nil])
     second = supervisor("second")
-    wait_until("the job to finish under the second supervisor") { done_lines.any? }
-    resumed_by = items.last[2]
+    resumed_by = wait_finished("under the second supervisor")
     assert_resumed(victim, resumed_by, redone: 0)
     stop(second, "TERM")
     # Rails' continuation re-enqueues an interrupted job: a second row under
@@ -116,19 +101,13 @@ class SolidQueueBackendTest < Minitest::Test
     wait_until("the worker to process 100 items") { items.size >= 100 }
     # Queued while the worker's one thread is busy; they run first once it
     # is replaced, and the job is due again (a lease later) behind them.
-    filler_log = File.join(@dir, "fillers.log")
-    fillers = ruby_process("fill", "4", (LEASE * 0.75).to_s, "-10", filler_log, name: "fill")
-    assert wait_exit(fillers, WAIT).success?, outputs
+    filler_log = queue_backlog
     assert_empty done_lines, "the job was still running when the backlog was queued"
     victim = processing_pid
     Process.kill("KILL", victim)
-    wait_until("the job to finish after the backlog", within: WAIT * 2) { done_lines.any? }
-    resumed_by = items.last[2]
+    resumed_by = wait_finished("after the backlog", within: WAIT * 2)
     assert_resumed(victim, resumed_by, redone: 1)
-    assert_equal 4, File.readlines(filler_log).size, "every filler ran once"
-    first_resumed = items.find { |_, _, pid| pid == resumed_by }[1]
-    assert_operator first_resumed - File.mtime(filler_log).to_f * 1000, :>=, -50,
-                    "the recovered job waited behind the backlog"
+    assert_waited_behind_the_backlog(filler_log, resumed_by)
     stop(first, "TERM")
     assert_backend_clean(copies: 1, fillers: 4)
   end

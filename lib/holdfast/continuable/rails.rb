@@ -68,18 +68,35 @@ module Holdfast
         super
       end
 
+      # Whether Rails' Continuation serializes cursors itself (Rails 8.2: its
+      # to_h holds a cursor's Active Job serialization, and it deserializes
+      # what it is given) rather than keeping them as they are (8.1).
+      def self.serialized_cursors?
+        return @serialized_cursors unless @serialized_cursors.nil?
+
+        @serialized_cursors = ::ActiveJob::Continuation.private_method_defined?(:serialized_current)
+      end
+
       # For Continuation::Durable: the progress as the store keeps it.
       def __holdfast_progress # :nodoc:
         data = continuation.to_h
         name, cursor = data["current"]
-        [data.fetch("completed", []), data.key?("current") ? [name, cursor.nil? ? nil : Cursor.dump(cursor)] : nil]
+        stored = if cursor.nil? then nil
+                 elsif RailsDurability.serialized_cursors? then JSON.generate([cursor])
+                 else Cursor.dump(cursor)
+                 end
+        [data.fetch("completed", []), data.key?("current") ? [name, stored] : nil]
+      rescue ::ActiveJob::SerializationError => e
+        raise Cursor.invalid(continuation.send(:current)&.cursor, e)
       end
 
       # For Continuation::Durable: resume from the store's record.
       def __holdfast_adopt(record) # :nodoc:
         progress = { "completed" => record["completed"] }
         name, cursor = record["current"]
-        progress["current"] = [name, cursor && Cursor.load(cursor)] if name
+        if name
+          progress["current"] = [name, cursor && (RailsDurability.serialized_cursors? ? JSON.parse(cursor).first : Cursor.load(cursor))]
+        end
         self.continuation = ::ActiveJob::Continuation.new(self, progress)
       end
 
@@ -87,6 +104,8 @@ module Holdfast
       def __holdfast_position # :nodoc:
         data = continuation.to_h
         name, cursor = data["current"]
+        # Rails 8.2's to_h holds the serialization; its step has the value.
+        cursor = continuation.send(:current)&.cursor if RailsDurability.serialized_cursors?
         [data.fetch("completed", []).map(&:to_sym), name&.to_sym, cursor]
       end
 
