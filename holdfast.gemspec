@@ -7,7 +7,7 @@ require_relative "lib/holdfast/version"
 #   time (ext/holdfast/extconf.rb), for any Ruby and platform Rust targets;
 # - the precompiled x86_64-linux gem (HOLDFAST_GEM_PLATFORM=x86_64-linux,
 #   `rake gem:platform`): carries lib/holdfast/<ruby minor>/holdfast.so for
-#   each Ruby it was built for (bin/matrix builds 3.1 and 3.3) and needs no
+#   each Ruby it was built for (bin/matrix builds 3.1, 3.3 and 3.4) and needs no
 #   Rust to install. RubyGems prefers it on a matching platform and Ruby.
 Gem::Specification.new do |spec|
   spec.name = "holdfast"
@@ -37,10 +37,20 @@ Gem::Specification.new do |spec|
 
     spec.platform = Gem::Platform.new(platform)
     spec.files = Dir.glob(%w[lib/**/*.rb lib/**/*.rake lib/**/*.tt exe/*]) + built + ["README.md"]
-    # Only the Rubies it carries an extension for; any other takes the source gem.
-    oldest, newest = rubies.minmax_by { |minor| Gem::Version.new(minor) }
-    major, minor = newest.split(".").map(&:to_i)
-    spec.required_ruby_version = [">= #{oldest}", "< #{major}.#{minor + 1}.dev"]
+    # Only the Rubies it carries an extension for; any other takes the source
+    # gem. A requirement cannot say "3.1 or 3.3", so a minor in between that
+    # it does not carry (3.2) is excluded release by release: every 3.2.x,
+    # its previews and release candidates.
+    carried = rubies.map { |minor| Gem::Version.new(minor) }
+    oldest, newest = carried.minmax
+    major, minor = newest.segments
+    between = (oldest.segments[1]...minor).map { |m| Gem::Version.new("#{major}.#{m}") } - carried
+    gaps = between.flat_map do |gap|
+      releases = (0..29).map { |patch| "#{gap}.#{patch}" }
+      prereleases = %w[preview1 preview2 preview3 rc1 rc2 dev].map { |pre| "#{gap}.0.#{pre}" }
+      (releases + prereleases).map { |version| "!= #{version}" }
+    end
+    spec.required_ruby_version = [">= #{oldest}", "< #{major}.#{minor + 1}.dev", *gaps]
     spec.metadata["holdfast_extensions_for"] = rubies.join(" ")
   end
 end

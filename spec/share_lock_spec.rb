@@ -20,6 +20,17 @@ RSpec.describe Holdfast::ShareLock do
     expect(lock.raw_state { |data| data }).to eq({})
   end
 
+  it "describes each owner with the keys, in the order, of the loaded Active Support's ShareLock" do
+    require "active_support/concurrency/share_lock"
+    theirs = ActiveSupport::Concurrency::ShareLock.new
+    shapes = [theirs, lock].map do |subject|
+      subject.sharing { subject.raw_state { |data| data.fetch(Thread.current).keys } }
+    end
+    expect(shapes.last).to eq(shapes.first)
+    # Rails 8.2 names the owner :owner (an execution context), earlier :thread.
+    expect(shapes.last.first).to eq(ActiveSupport.gem_version >= Gem::Version.new("8.2.0.alpha") ? :owner : :thread)
+  end
+
   it "returns nil from exclusive(no_wait: true) without running the block when busy" do
     lock.sharing do
       ran = false

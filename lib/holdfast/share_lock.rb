@@ -58,11 +58,22 @@ module Holdfast
       end
     end
 
-    # Yields Rails' raw_state data (a Hash keyed by Thread) and returns the
-    # block's value. Unlike Rails, the lock keeps running while the block
-    # does: the data is a copy.
+    # Yields Rails' raw_state data (a Hash keyed by Thread, or by Fiber under
+    # fiber isolation) and returns the block's value. Unlike Rails, the lock
+    # keeps running while the block does: the data is a copy. Each entry
+    # names its owner as the loaded Active Support does: :owner from 8.2
+    # (its ShareLock keys owners by execution context), :thread before.
     def raw_state
-      yield __raw_state
+      data = __raw_state
+      if ShareLock.owner_keyed?
+        data.transform_values! { |entry| { owner: entry[:thread] }.merge!(entry.except(:thread)) }
+      end
+      yield data
+    end
+
+    def self.owner_keyed? # :nodoc:
+      defined?(::ActiveSupport::Concurrency::ShareLock) &&
+        ::ActiveSupport::Concurrency::ShareLock.private_method_defined?(:current_owner)
     end
 
     def inspect

@@ -100,6 +100,10 @@ class LogLinesTest < ContinuationTestCase
 
   test "on Active Job 8.1, Holdfast's subscriber and Rails' print the same bytes for the same events" do
     skip "Active Job #{ActiveJob.gem_version} has no continuation log lines of its own" unless RAILS_CONTINUATIONS
+    if ActiveJob.gem_version >= Gem::Version.new("8.2.0.alpha")
+      skip "Active Job 8.2's subscriber reads structured events (ActiveSupport::EventReporter), not notifications; " \
+           "its lines are compared with Rails 8.1's by the test above"
+    end
     _job, events = run_job
     by_subscriber = [ActiveJob::LogSubscriber.new, Holdfast::Continuation::LogSubscriber.new].map do |subscriber|
       @log.truncate(0)

@@ -58,6 +58,12 @@ module Holdfast
         @__holdfast_durable&.record
         reason = Interrupts.test_override(self)
         interrupt!(reason: Interrupts.reason(reason)) if reason
+        # The adapter's stopping?, asked with the job where it takes one (a
+        # Rails 8.1-era adapter does not) and its reason kept, as Rails 8.2
+        # words it (true means :stopping, anything else truthy is the
+        # reason): Rails 8.1 says :stopping whatever it was.
+        reason = Interrupts.adapter_stopping?(self)
+        interrupt!(reason: Interrupts.reason(reason)) if reason
         super
         reason = Interrupts.holdfast_reason(self, @__holdfast_started_at)
         interrupt!(reason: reason) if reason
@@ -82,12 +88,14 @@ module Holdfast
         data = continuation.to_h
         name, cursor = data["current"]
         stored = if cursor.nil? then nil
-                 elsif RailsDurability.serialized_cursors? then JSON.generate([cursor])
+                 elsif RailsDurability.serialized_cursors? then Cursor.dump_serialized(cursor, continuation.send(:current)&.cursor)
                  else Cursor.dump(cursor)
                  end
         [data.fetch("completed", []), data.key?("current") ? [name, stored] : nil]
       rescue ::ActiveJob::SerializationError => e
         raise Cursor.invalid(continuation.send(:current)&.cursor, e)
+      rescue SystemStackError
+        raise Cursor.recursive(continuation.send(:current)&.cursor)
       end
 
       # For Continuation::Durable: resume from the store's record.

@@ -28,12 +28,26 @@ module Holdfast
       # text (unserializable, recursive, nested past JSON's 100 levels, NaN,
       # bytes that are not UTF-8) is an InvalidCursorError.
       def dump(cursor)
-        JSON.generate([serialize(cursor)])
-      rescue ::ActiveJob::SerializationError, JSON::JSONError, EncodingError => e
+        dump_serialized(serialize(cursor), cursor)
+      rescue ::ActiveJob::SerializationError => e
         raise invalid(cursor, e)
       rescue SystemStackError
-        raise InvalidCursorError, "Cursor class '#{cursor.class}' contains itself (a recursive structure) and cannot " \
-                                  "be serialized; use integers, strings, arrays, hashes, times, dates or records"
+        raise recursive(cursor)
+      end
+
+      # As dump, for a cursor Active Job serialized already (Rails 8.2's
+      # continuation does it itself); +cursor+ is the value, for messages.
+      def dump_serialized(serialized, cursor)
+        JSON.generate([serialized])
+      rescue JSON::JSONError, EncodingError => e
+        raise invalid(cursor, e)
+      rescue SystemStackError
+        raise recursive(cursor)
+      end
+
+      def recursive(cursor)
+        InvalidCursorError.new("Cursor class '#{cursor.class}' contains itself (a recursive structure) and cannot " \
+                               "be serialized; use integers, strings, arrays, hashes, times, dates or records")
       end
 
       def load(text)
