@@ -58,12 +58,15 @@ module Holdfast
         @__holdfast_durable&.record
         reason = Interrupts.test_override(self)
         interrupt!(reason: Interrupts.reason(reason)) if reason
-        # The adapter's stopping?, asked with the job where it takes one (a
-        # Rails 8.1-era adapter does not) and its reason kept, as Rails 8.2
-        # words it (true means :stopping, anything else truthy is the
-        # reason): Rails 8.1 says :stopping whatever it was.
-        reason = Interrupts.adapter_stopping?(self)
-        interrupt!(reason: Interrupts.reason(reason)) if reason
+        # Rails 8.2's own checkpoint! interrupts with the reason the
+        # adapter's stopping?(job) gives (true means :stopping, anything
+        # else truthy is the reason); 8.1's says :stopping whatever it was.
+        # Before 8.2 Holdfast asks first (with the job where the adapter
+        # takes one), so the reason reaches the event and the log there too.
+        unless RailsDurability.adapter_reasons?
+          reason = Interrupts.adapter_stopping?(self)
+          interrupt!(reason: Interrupts.reason(reason)) if reason
+        end
         super
         reason = Interrupts.holdfast_reason(self, @__holdfast_started_at)
         interrupt!(reason: reason) if reason
@@ -72,6 +75,14 @@ module Holdfast
       def interrupt!(reason:) # :nodoc:
         @__holdfast_durable&.record(interrupt: true)
         super
+      end
+
+      # Whether Rails' own checkpoint! passes on stopping?(job)'s reason
+      # (8.2) rather than always :stopping (8.1).
+      def self.adapter_reasons?
+        return @adapter_reasons unless @adapter_reasons.nil?
+
+        @adapter_reasons = ::ActiveJob.gem_version >= Gem::Version.new("8.2.0.alpha")
       end
 
       # Whether Rails' Continuation serializes cursors itself (Rails 8.2: its
@@ -88,7 +99,8 @@ module Holdfast
         data = continuation.to_h
         name, cursor = data["current"]
         stored = if cursor.nil? then nil
-                 elsif RailsDurability.serialized_cursors? then Cursor.dump_serialized(cursor, continuation.send(:current)&.cursor)
+                 elsif RailsDurability.serialized_cursors?
+                   Cursor.dump_serialized(cursor, continuation.send(:current)&.cursor)
                  else Cursor.dump(cursor)
                  end
         [data.fetch("completed", []), data.key?("current") ? [name, stored] : nil]
@@ -103,7 +115,12 @@ module Holdfast
         progress = { "completed" => record["completed"] }
         name, cursor = record["current"]
         if name
-          progress["current"] = [name, cursor && (RailsDurability.serialized_cursors? ? JSON.parse(cursor).first : Cursor.load(cursor))]
+          # Rails 8.2's Continuation decodes the serialization itself.
+          value = if cursor.nil? then nil
+                  elsif RailsDurability.serialized_cursors? then JSON.parse(cursor).first
+                  else Cursor.load(cursor)
+                  end
+          progress["current"] = [name, value]
         end
         self.continuation = ::ActiveJob::Continuation.new(self, progress)
       end

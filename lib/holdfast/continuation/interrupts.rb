@@ -36,10 +36,21 @@ module Holdfast
 
       def adapter_stopping?(job)
         adapter = job.class.queue_adapter
-        return false unless adapter.respond_to?(:stopping?)
-
-        adapter.method(:stopping?).arity.zero? ? adapter.stopping? : adapter.stopping?(job)
+        case stopping_arity(adapter)
+        when nil then false
+        when 0 then adapter.stopping?
+        else adapter.stopping?(job)
+        end
       end
+
+      # stopping?'s arity per adapter class (nil: it has none), looked up
+      # once: a Method object per checkpoint would cost more than the call.
+      def stopping_arity(adapter)
+        ARITIES.fetch(adapter.class) do
+          ARITIES[adapter.class] = adapter.respond_to?(:stopping?) ? adapter.method(:stopping?).arity : nil
+        end
+      end
+      ARITIES = {} # filled as adapters are met
 
       def over_runtime(job, started_at)
         limit = job.class.respond_to?(:max_runtime) && job.class.max_runtime
