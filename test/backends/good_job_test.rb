@@ -77,8 +77,8 @@ class GoodJobBackendTest < Minitest::Test
   # Async mode: the app process that ran the job is SIGKILLed; the next
   # app process's capsule runs the unfinished row, resuming at the cursor.
   def test_async_mode_an_app_process_sigkilled_mid_step_the_next_one_resumes_the_job
+    enqueue_job # first: it creates GoodJob's tables, which an app process booting beside it would race
     first = good_job_async("first")
-    enqueue_job
     killed_at = signal_mid_step(first, "KILL")
     wait_exit(first, 10)
     second = good_job_async("second")
@@ -93,8 +93,8 @@ class GoodJobBackendTest < Minitest::Test
   # Async mode, a deploy's TERM: the capsule's shutdown at exit stops the
   # job at its next checkpoint, and the next app process resumes it.
   def test_async_mode_term_stops_the_job_at_a_checkpoint_and_the_next_app_process_resumes_it
-    first = good_job_async("first")
     enqueue_job
+    first = good_job_async("first")
     term_at = signal_mid_step(first, "TERM")
     assert_stopped_at_a_checkpoint(first, term_at, wait_exit(first, 10), [0, nil])
     second = good_job_async("second")
