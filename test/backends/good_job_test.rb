@@ -47,62 +47,53 @@ class GoodJobBackendTest < Minitest::Test
     @execution_mode = nil
   end
 
-  def test_sigkilled_mid_step_goodjob_runs_it_again_and_holdfast_adds_no_copy
-    enqueue_job
-    first = good_job("first")
+  # The SIGKILL and TERM stories, on `good_job start` and in async mode:
+  # +start+ starts one process of that kind; +label+ prefixes the report.
+  def sigkill_story(label, where, &start)
+    enqueue_job # first: it creates GoodJob's tables, which a process booting beside it would race
+    first = start.call("first")
     killed_at = signal_mid_step(first, "KILL")
     wait_exit(first, 10)
-    second = good_job("second")
-    wait_finished("in the second worker")
+    second = start.call("second")
+    wait_finished(where)
     stop(second, "TERM")
     assert_resumed(first, second, redone: 1)
     assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
     assert_backend_clean
-    report("SIGKILL", seconds_to_resume(second, killed_at))
+    report("#{label}SIGKILL", seconds_to_resume(second, killed_at))
   end
 
-  def test_term_mid_step_stops_at_a_checkpoint_within_a_kamal_stop_and_resumes
+  def term_story(label, where, &start)
     enqueue_job
-    first = good_job("first")
+    first = start.call("first")
     term_at = signal_mid_step(first, "TERM")
     assert_stopped_at_a_checkpoint(first, term_at, wait_exit(first, 10), [0, nil])
-    second = good_job("second")
-    wait_finished("in the second worker")
+    second = start.call("second")
+    wait_finished(where)
     stop(second, "TERM")
     assert_resumed(first, second, redone: 0)
     assert_backend_clean
-    report("TERM", seconds_to_resume(second, term_at))
+    report("#{label}TERM", seconds_to_resume(second, term_at))
+  end
+
+  def test_sigkilled_mid_step_goodjob_runs_it_again_and_holdfast_adds_no_copy
+    sigkill_story("", "in the second worker") { |name| good_job(name) }
+  end
+
+  def test_term_mid_step_stops_at_a_checkpoint_within_a_kamal_stop_and_resumes
+    term_story("", "in the second worker") { |name| good_job(name) }
   end
 
   # Async mode: the app process that ran the job is SIGKILLed; the next
   # app process's capsule runs the unfinished row, resuming at the cursor.
   def test_async_mode_an_app_process_sigkilled_mid_step_the_next_one_resumes_the_job
-    enqueue_job # first: it creates GoodJob's tables, which an app process booting beside it would race
-    first = good_job_async("first")
-    killed_at = signal_mid_step(first, "KILL")
-    wait_exit(first, 10)
-    second = good_job_async("second")
-    wait_finished("in the next app process")
-    stop(second, "TERM")
-    assert_resumed(first, second, redone: 1)
-    assert_empty recovery_errors(second), "Holdfast's recovery raised nothing"
-    assert_backend_clean
-    report("async SIGKILL", seconds_to_resume(second, killed_at))
+    sigkill_story("async ", "in the next app process") { |name| good_job_async(name) }
   end
 
   # Async mode, a deploy's TERM: the capsule's shutdown at exit stops the
   # job at its next checkpoint, and the next app process resumes it.
   def test_async_mode_term_stops_the_job_at_a_checkpoint_and_the_next_app_process_resumes_it
-    enqueue_job
-    first = good_job_async("first")
-    term_at = signal_mid_step(first, "TERM")
-    assert_stopped_at_a_checkpoint(first, term_at, wait_exit(first, 10), [0, nil])
-    second = good_job_async("second")
-    wait_finished("in the next app process")
-    stop(second, "TERM")
-    assert_resumed(first, second, redone: 0)
-    assert_backend_clean
-    report("async TERM", seconds_to_resume(second, term_at))
+    term_story("async ", "in the next app process") { |name| good_job_async(name) }
   end
 
   # No worker runs while the lease runs out, then the next one has a

@@ -73,6 +73,11 @@ fn run_and_die(store: &Store, id: &str, cursor: &[u8]) -> u64 {
     e.token
 }
 
+/// Whether this pass claimed the job.
+fn claimed(swept: &holdfast::store::Swept, id: &str) -> bool {
+    swept.claimed.iter().any(|c| c.job_id == id)
+}
+
 fn claim_when_due(store: &Store, id: &str) -> holdfast::store::Swept {
     let mut swept = Default::default();
     eventually(|| {
@@ -98,7 +103,7 @@ fn a_recovered_job_waiting_in_a_backlog_is_not_claimed_again() {
         std::thread::sleep(Duration::from_millis(2500));
         let again = sweeper.claim_orphans(100).unwrap();
         assert!(
-            again.claimed.iter().all(|c| c.job_id != id),
+            !claimed(&again, &id),
             "{backend}: claimed again while its recovered copy waited: {again:?}"
         );
         // The copy begins, resumes and completes; a stale second copy then
@@ -132,7 +137,7 @@ fn a_handed_off_claim_whose_copy_never_begins_is_retried_after_the_recovery_time
         std::thread::sleep(Duration::from_millis(1500));
         let early = store.claim_orphans(100).unwrap();
         assert!(
-            early.claimed.iter().all(|c| c.job_id != id),
+            !claimed(&early, &id),
             "{backend}: claimed again before the recovery timeout: {early:?}"
         );
         // The queue lost the copy: after the recovery timeout the job is
@@ -193,12 +198,7 @@ fn a_claim_handed_back_is_claimed_again_uncounted() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(1200));
         assert!(
-            store
-                .claim_orphans(100)
-                .unwrap()
-                .claimed
-                .iter()
-                .all(|c| c.job_id != id),
+            !claimed(&store.claim_orphans(100).unwrap(), &id),
             "{backend}: a claim handed back for 60 s was taken at once"
         );
     }
@@ -250,7 +250,7 @@ fn a_crash_loop_is_quarantined_and_an_operator_can_force_it_back() {
         }
         // The third death at cursor 500: quarantined, not re-enqueued.
         let swept = claim_when_due(&store, &id);
-        assert!(swept.claimed.iter().all(|c| c.job_id != id), "{backend}");
+        assert!(!claimed(&swept, &id), "{backend}");
         let quarantined = &swept
             .quarantined
             .iter()
@@ -277,12 +277,7 @@ fn a_crash_loop_is_quarantined_and_an_operator_can_force_it_back() {
         assert!(store.get(&id).unwrap().unwrap().lease.is_none());
         std::thread::sleep(Duration::from_millis(1200));
         assert!(
-            store
-                .claim_orphans(100)
-                .unwrap()
-                .claimed
-                .iter()
-                .all(|c| c.job_id != id),
+            !claimed(&store.claim_orphans(100).unwrap(), &id),
             "{backend}: a quarantined job was claimed"
         );
         // `holdfast recover JOB_ID --force`: claimed, quarantine lifted.
